@@ -1,0 +1,1 @@
+"""Thin operation handlers: validated params in, output dicts out; the work is in the services."""

@@ -1,0 +1,37 @@
+"""Pinpoint (2016-12-01) operations Tidings implements, by operation name."""
+
+from tidings.api.pinpoint import apps, campaigns, endpoints, segments, tags
+
+HANDLERS = {
+    "CreateApp": apps.create_app,
+    "GetApp": apps.get_app,
+    "GetApps": apps.get_apps,
+    "DeleteApp": apps.delete_app,
+    "GetApplicationSettings": apps.get_application_settings,
+    "UpdateApplicationSettings": apps.update_application_settings,
+    "UpdateEndpoint": endpoints.update_endpoint,
+    "UpdateEndpointsBatch": endpoints.update_endpoints_batch,
+    "GetEndpoint": endpoints.get_endpoint,
+    "DeleteEndpoint": endpoints.delete_endpoint,
+    "GetUserEndpoints": endpoints.get_user_endpoints,
+    "DeleteUserEndpoints": endpoints.delete_user_endpoints,
+    "RemoveAttributes": endpoints.remove_attributes,
+    "CreateSegment": segments.create_segment,
+    "GetSegment": segments.get_segment,
+    "UpdateSegment": segments.update_segment,
+    "DeleteSegment": segments.delete_segment,
+    "GetSegments": segments.get_segments,
+    "GetSegmentVersions": segments.get_segment_versions,
+    "GetSegmentVersion": segments.get_segment_version,
+    "CreateCampaign": campaigns.create_campaign,
+    "GetCampaign": campaigns.get_campaign,
+    "UpdateCampaign": campaigns.update_campaign,
+    "DeleteCampaign": campaigns.delete_campaign,
+    "GetCampaigns": campaigns.get_campaigns,
+    "GetCampaignVersions": campaigns.get_campaign_versions,
+    "GetCampaignVersion": campaigns.get_campaign_version,
+    "GetCampaignActivities": campaigns.get_campaign_activities,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
+}

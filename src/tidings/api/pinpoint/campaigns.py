@@ -1,0 +1,166 @@
+"""Campaigns, their versions and their activities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tidings.api.pinpoint.common import version_number
+from tidings.domain import campaigns as rules
+from tidings.domain.common import new_id, now_iso
+from tidings.domain.paging import page_size
+from tidings.store import apps, campaigns, segments, tags
+from tidings.wire.app import Call
+
+
+def _response(conn, doc: dict, status: str) -> dict:
+    return {**rules.with_state(doc, status), "tags": tags.of(conn, doc["Arn"])}
+
+
+def _pin_segment(conn, app_id: str, request: dict, previous: dict | None) -> dict:
+    """Check the segment exists and pin its version (the latest when none is given)."""
+    segment_id = request.get("SegmentId")
+    if not segment_id:
+        return request
+    version = request.get("SegmentVersion")
+    if version is None and previous and previous.get("SegmentId") == segment_id:
+        version = previous.get("SegmentVersion")
+    doc = segments.get(conn, app_id, segment_id, version)
+    return {**request, "SegmentVersion": doc["Version"]}
+
+
+def create_campaign(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    request = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
+    campaign_id, now = new_id(), now_iso()
+    arn = call.state.child_arn(app_id, "campaigns", campaign_id)
+    rules.check_campaign(
+        request,
+        now=datetime.now(UTC),
+        previous=None,
+        allow_http_loopback=call.state.settings.allow_http_loopback,
+    )
+
+    def work(conn):
+        apps.get(conn, app_id)
+        pinned = _pin_segment(conn, app_id, request, None)
+        doc = rules.campaign_document(
+            pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
+        )
+        status = rules.initial_status(pinned)
+        campaigns.create(conn, app_id, campaign_id, status, doc)
+        tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
+        return _response(conn, doc, status)
+
+    return {"CampaignResponse": call.state.db.transact(work)}
+
+
+def update_campaign(call: Call, params: dict) -> dict:
+    app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
+    # `tags` on update is deprecated in Pinpoint and ignored; TagResource changes tags.
+    changes = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
+
+    def work(conn):
+        apps.get(conn, app_id)
+        head = campaigns.head(conn, app_id, campaign_id, lock=True)
+        old_doc, _ = campaigns.get(conn, app_id, campaign_id)
+        previous = rules.write_request_of(old_doc)
+        merged = {**previous, **changes}
+        rules.check_campaign(
+            merged,
+            now=datetime.now(UTC),
+            previous=previous,
+            allow_http_loopback=call.state.settings.allow_http_loopback,
+        )
+        merged = _pin_segment(conn, app_id, merged, previous if "SegmentVersion" not in changes else None)
+        doc = rules.campaign_document(
+            merged,
+            app_id=app_id,
+            campaign_id=campaign_id,
+            arn=old_doc["Arn"],
+            version=head.version + 1,
+            created=old_doc["CreationDate"],
+            modified=now_iso(),
+        )
+        status = rules.status_after_update(head.status, merged)
+        campaigns.add_version(conn, app_id, campaign_id, status, doc)
+        return _response(conn, doc, status)
+
+    return {"CampaignResponse": call.state.db.transact(work)}
+
+
+def get_campaign(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        doc, status = campaigns.get(conn, app_id, params["CampaignId"])
+        return {"CampaignResponse": _response(conn, doc, status)}
+
+
+def get_campaign_version(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    version = version_number(params["Version"])
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        doc, status = campaigns.get(conn, app_id, params["CampaignId"], version)
+        return {"CampaignResponse": _response(conn, doc, status)}
+
+
+def get_campaigns(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    size = page_size(params.get("PageSize"))
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        found, token = campaigns.page(conn, app_id, size, params.get("Token"))
+        items = [_response(conn, doc, status) for doc, status in found]
+    return {"CampaignsResponse": {"Item": items, "NextToken": token}}
+
+
+def get_campaign_versions(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    size = page_size(params.get("PageSize"))
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        found, token = campaigns.versions_page(conn, app_id, params["CampaignId"], size, params.get("Token"))
+        items = [_response(conn, doc, status) for doc, status in found]
+    return {"CampaignsResponse": {"Item": items, "NextToken": token}}
+
+
+def delete_campaign(call: Call, params: dict) -> dict:
+    app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
+
+    def work(conn):
+        apps.get(conn, app_id)
+        campaigns.head(conn, app_id, campaign_id, lock=True)
+        doc, _ = campaigns.get(conn, app_id, campaign_id)
+        response = _response(conn, doc, "DELETED")
+        campaigns.delete_campaign(conn, app_id, campaign_id)
+        tags.remove_all(conn, doc["Arn"])
+        return response
+
+    return {"CampaignResponse": call.state.db.transact(work)}
+
+
+def get_campaign_activities(call: Call, params: dict) -> dict:
+    app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
+    size = page_size(params.get("PageSize"))
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        rows, token = campaigns.activities_page(conn, app_id, campaign_id, size, params.get("Token"))
+    items = [
+        {
+            **row.doc,
+            "ApplicationId": app_id,
+            "CampaignId": campaign_id,
+            "Id": row.id,
+            "TreatmentId": row.treatment_id,
+            "State": row.state,
+            "Result": row.result,
+            "ScheduledStart": row.scheduled_start,
+            "Start": row.start,
+            "End": row.end,
+            "TotalEndpointCount": row.total_endpoint_count,
+            "SuccessfulEndpointCount": row.successful_endpoint_count,
+        }
+        for row in rows
+    ]
+    return {"ActivitiesResponse": {"Item": items, "NextToken": token}}

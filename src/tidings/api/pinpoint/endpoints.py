@@ -1,0 +1,204 @@
+"""Endpoints: upserts (one or a batch), reads, deletes, users and RemoveAttributes."""
+
+from __future__ import annotations
+
+import random
+from fnmatch import fnmatchcase
+
+from tidings.domain import endpoints as rules
+from tidings.domain.common import now_iso
+from tidings.domain.errors import InvalidInput, NotFound
+from tidings.store import apps, endpoints
+from tidings.wire.app import Call
+
+MAX_BATCH_ITEMS = 100
+
+
+def _accepted(call: Call) -> dict:
+    return {"MessageBody": {"Message": "Accepted", "RequestID": call.request_id}}
+
+
+def _missing(endpoint_id: str, app_id: str) -> NotFound:
+    return NotFound(
+        f"Endpoint {endpoint_id!r} does not exist in application {app_id!r}", resource=endpoint_id
+    )
+
+
+def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
+    """Apply endpoint writes (id, EndpointRequest, member name for errors) in one transaction."""
+    now = now_iso()
+    for endpoint_id, _, member in items:
+        rules.check_id(endpoint_id, f"{member} endpoint id")
+
+    def work(conn):
+        apps.get(conn, app_id, lock=True)
+        filters = endpoints.filters(conn, app_id)
+        stored = endpoints.get_many(conn, app_id, [i for i, _, _ in items], lock=True)
+        pending: dict[str, dict] = {}
+        joined: list[tuple[str, str]] = []  # (endpoint id, member) that joined a user
+        for endpoint_id, request, member in items:
+            before = pending.get(endpoint_id, stored.get(endpoint_id))
+            doc = rules.apply_update(
+                before,
+                request,
+                now=now,
+                request_id=call.request_id,
+                cohort_id=random.randrange(100),
+                filters=filters,
+                member=member,
+            )
+            pending[endpoint_id] = doc
+            if rules.user_id(doc) and rules.user_id(doc) != rules.user_id(before or {}):
+                joined.append((endpoint_id, member))
+        _check_attribute_names(conn, app_id, pending)
+        for endpoint_id, member in joined:
+            _make_room(conn, app_id, endpoint_id, member, pending, now)
+        _deactivate_shared_addresses(conn, app_id, [i for i, _, _ in items], pending)
+        endpoints.save(conn, app_id, pending)
+
+    call.state.db.transact(work)
+
+
+def _check_attribute_names(conn, app_id: str, docs: dict[str, dict]) -> None:
+    known = endpoints.known_names(conn, app_id)
+    new = set().union(*(rules.attribute_names(d) for d in docs.values())) - known
+    if not new:
+        return
+    if len(known) + len(new) > rules.MAX_ATTRIBUTE_NAMES:
+        names = ", ".join(sorted(name for _, name in new))
+        raise InvalidInput(
+            f"Application {app_id!r} already has {len(known)} custom attribute names and this request adds "
+            f"{len(new)} ({names}); a project may have at most {rules.MAX_ATTRIBUTE_NAMES} across "
+            "Attributes, Metrics and User.UserAttributes. Remove unused ones with RemoveAttributes",
+            member="Attributes",
+        )
+    endpoints.add_names(conn, app_id, new)
+
+
+def _make_room(conn, app_id: str, endpoint_id: str, member: str, pending: dict, now: str) -> None:
+    doc = pending[endpoint_id]
+    user = rules.user_id(doc)
+    others = endpoints.of_user(conn, app_id, user)
+    for pid, pdoc in pending.items():
+        if rules.user_id(pdoc) == user:
+            others[pid] = pdoc
+        else:
+            others.pop(pid, None)
+    others.pop(endpoint_id, None)
+    for victim in rules.make_room_for_user(doc, sorted(others.items()), member):
+        pending[victim] = rules.detached(others[victim], now)
+
+
+def _deactivate_shared_addresses(conn, app_id: str, written: list[str], pending: dict) -> None:
+    """An endpoint written with an address makes other endpoints with that address INACTIVE."""
+    latest_by_address: dict[str, str] = {}
+    for endpoint_id in written:
+        doc = pending[endpoint_id]
+        if doc.get("Address") and doc["EndpointStatus"] == "ACTIVE":
+            latest_by_address[doc["Address"]] = endpoint_id
+    for address, keeper in latest_by_address.items():
+        rivals = endpoints.active_with_address(conn, app_id, address)
+        rivals.update({i: d for i, d in pending.items() if d.get("Address") == address})
+        for rival_id, rival in rivals.items():
+            if rival_id != keeper and rival["EndpointStatus"] == "ACTIVE":
+                pending[rival_id] = rules.deactivated(rival)
+
+
+def update_endpoint(call: Call, params: dict) -> dict:
+    write(call, params["ApplicationId"], [(params["EndpointId"], params["EndpointRequest"], "EndpointRequest")])
+    return _accepted(call)
+
+
+def update_endpoints_batch(call: Call, params: dict) -> dict:
+    items = params["EndpointBatchRequest"]["Item"]
+    if not items:
+        raise InvalidInput("EndpointBatchRequest.Item must hold at least one endpoint", member="EndpointBatchRequest.Item")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise InvalidInput(
+            f"EndpointBatchRequest.Item holds {len(items)} endpoints; at most {MAX_BATCH_ITEMS} are allowed per call",
+            member="EndpointBatchRequest.Item",
+        )
+    writes = []
+    for index, item in enumerate(items):
+        member = f"EndpointBatchRequest.Item[{index}]"
+        if not item.get("Id"):
+            raise InvalidInput(f"{member}.Id is required", member=f"{member}.Id")
+        writes.append((item["Id"], {k: v for k, v in item.items() if k != "Id"}, member))
+    write(call, params["ApplicationId"], writes)
+    return _accepted(call)
+
+
+def get_endpoint(call: Call, params: dict) -> dict:
+    app_id, endpoint_id = params["ApplicationId"], params["EndpointId"]
+    with call.state.db.read() as conn:
+        apps.get(conn, app_id)
+        doc = endpoints.get(conn, app_id, endpoint_id)
+    if doc is None:
+        raise _missing(endpoint_id, app_id)
+    return {"EndpointResponse": rules.to_response(app_id, endpoint_id, doc)}
+
+
+def delete_endpoint(call: Call, params: dict) -> dict:
+    app_id, endpoint_id = params["ApplicationId"], params["EndpointId"]
+
+    def work(conn):
+        apps.get(conn, app_id)
+        doc = endpoints.get(conn, app_id, endpoint_id)
+        if doc is None:
+            raise _missing(endpoint_id, app_id)
+        endpoints.delete_ids(conn, app_id, [endpoint_id])
+        return rules.to_response(app_id, endpoint_id, doc)
+
+    return {"EndpointResponse": call.state.db.transact(work)}
+
+
+def _user_endpoints(conn, app_id: str, user: str) -> dict[str, dict]:
+    apps.get(conn, app_id)
+    found = endpoints.of_user(conn, app_id, user)
+    if not found:
+        raise NotFound(f"User {user!r} has no endpoints in application {app_id!r}", resource=user)
+    return found
+
+
+def get_user_endpoints(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+    with call.state.db.read() as conn:
+        found = _user_endpoints(conn, app_id, params["UserId"])
+    return {"EndpointsResponse": {"Item": [rules.to_response(app_id, i, d) for i, d in found.items()]}}
+
+
+def delete_user_endpoints(call: Call, params: dict) -> dict:
+    app_id = params["ApplicationId"]
+
+    def work(conn):
+        found = _user_endpoints(conn, app_id, params["UserId"])
+        endpoints.delete_ids(conn, app_id, list(found))
+        return [rules.to_response(app_id, i, d) for i, d in found.items()]
+
+    return {"EndpointsResponse": {"Item": call.state.db.transact(work)}}
+
+
+def remove_attributes(call: Call, params: dict) -> dict:
+    app_id, kind = params["ApplicationId"], params["AttributeType"]
+    if kind not in rules.ATTRIBUTE_TYPES:
+        raise InvalidInput(
+            f"attribute-type must be one of {', '.join(rules.ATTRIBUTE_TYPES)}, got {kind!r}",
+            member="AttributeType",
+        )
+    patterns = params["UpdateAttributesRequest"].get("Blacklist") or []
+    if not patterns:
+        raise InvalidInput(
+            "UpdateAttributesRequest.Blacklist must list at least one attribute name or pattern",
+            member="UpdateAttributesRequest.Blacklist",
+        )
+
+    def work(conn):
+        apps.get(conn, app_id, lock=True)
+        known = sorted(name for k, name in endpoints.known_names(conn, app_id) if k == kind)
+        removed = [name for name in known if any(fnmatchcase(name, p) for p in patterns)]
+        endpoints.add_filters(conn, app_id, kind, patterns)
+        endpoints.forget_names(conn, app_id, kind, removed)
+        return removed
+
+    removed = call.state.db.transact(work)
+    return {"AttributesResource": {"ApplicationId": app_id, "AttributeType": kind, "Attributes": removed}}

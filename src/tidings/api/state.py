@@ -1,0 +1,21 @@
+"""What every handler shares: the store and the server's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.config import Settings
+from tidings.domain import arns
+from tidings.store.db import Database
+
+
+@dataclass
+class State:
+    db: Database
+    settings: Settings
+
+    def app_arn(self, app_id: str) -> str:
+        return arns.app_arn(self.settings.region, self.settings.account_id, app_id)
+
+    def child_arn(self, app_id: str, kind: str, child_id: str) -> str:
+        return arns.child_arn(self.settings.region, self.settings.account_id, app_id, kind, child_id)

@@ -1,0 +1,99 @@
+"""The `tidings` command."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tidings.config import DEFAULT_DATABASE_URL, Settings
+
+app = typer.Typer(help="Tidings: a self-hosted campaign engine that speaks Amazon Pinpoint's API.", no_args_is_help=True)
+segments_app = typer.Typer(help="Look at segments.", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+
+DatabaseUrl = typer.Option(DEFAULT_DATABASE_URL, envvar="TIDINGS_DATABASE_URL", help="SQLite or postgresql:// URL.")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", envvar="TIDINGS_HOST"),
+    port: int = typer.Option(8765, envvar="TIDINGS_PORT"),
+    database_url: str = DatabaseUrl,
+    region: str = typer.Option("us-east-1", envvar="TIDINGS_REGION", help="Region written into ARNs."),
+    account_id: str = typer.Option("000000000000", envvar="TIDINGS_ACCOUNT_ID", help="Account written into ARNs."),
+    allow_http_loopback: bool = typer.Option(
+        False, envvar="TIDINGS_ALLOW_HTTP_LOOPBACK", help="Development only: accept http:// webhooks on loopback."
+    ),
+    strict_output: bool = typer.Option(
+        False, envvar="TIDINGS_STRICT_OUTPUT", hidden=True, help="Development only: fail responses that break their shape."
+    ),
+    log_level: str = typer.Option("info", envvar="TIDINGS_LOG_LEVEL"),
+) -> None:
+    """Serve the Pinpoint API on one port (boto3 and the AWS CLI work with --endpoint-url)."""
+    import uvicorn
+
+    from tidings.server import build_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        region=region,
+        account_id=account_id,
+        allow_http_loopback=allow_http_loopback,
+        strict_output=strict_output,
+    )
+    application = build_app(settings)
+    logging.getLogger("tidings").info(
+        "Tidings serving http://%s:%d (store %s)", host, port, application.state.db.engine.url.render_as_string()
+    )
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+
+
+@segments_app.command("preview")
+def segments_preview(
+    application_id: str = typer.Argument(..., metavar="APP"),
+    segment_id: str = typer.Argument(..., metavar="SEGMENT"),
+    version: int | None = typer.Option(None, help="Segment version (default: the latest)."),
+    limit: int = typer.Option(10, help="How many endpoints to show."),
+    database_url: str = DatabaseUrl,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Count the endpoints a segment holds now and show the first of them."""
+    from tidings.domain.errors import TidingsError
+    from tidings.store.audience import preview
+    from tidings.store.db import Database
+    from tidings.store.migrate import upgrade
+
+    db = Database(database_url)
+    upgrade(db)
+    try:
+        total, first = preview(db, application_id, segment_id, version, limit)
+    except TidingsError as error:
+        Console(stderr=True).print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(orjson.dumps({"Count": total, "Endpoints": first}, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title=f"Segment {segment_id}: {total} endpoint(s)")
+    for column in ("Id", "ChannelType", "Address", "UserId", "Status", "OptOut"):
+        table.add_column(column)
+    for endpoint in first:
+        table.add_row(
+            endpoint["Id"],
+            endpoint.get("ChannelType", ""),
+            endpoint.get("Address", ""),
+            (endpoint.get("User") or {}).get("UserId", ""),
+            endpoint.get("EndpointStatus", ""),
+            endpoint.get("OptOut", ""),
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    app()

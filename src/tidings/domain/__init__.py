@@ -1,0 +1,1 @@
+"""Pure logic with no I/O: ids and dates, endpoints, segments, campaigns."""

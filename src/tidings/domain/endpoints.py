@@ -1,0 +1,236 @@
+"""Endpoint write rules: upsert merging, statuses, opt-out, cohorts and Pinpoint's limits.
+
+An endpoint document holds what a campaign payload carries for the endpoint: every
+EndpointResponse member except ``Id`` and ``ApplicationId``.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+import orjson
+
+from tidings.domain.common import normalize_date
+from tidings.domain.errors import InvalidInput
+
+PUSH_CHANNELS = frozenset(
+    {"ADM", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU"}
+)
+# Custom attribute maps and the attribute-type names RemoveAttributes uses for them.
+ATTRIBUTE_TYPES = {
+    "endpoint-custom-attributes": "Attributes",
+    "endpoint-metric-attributes": "Metrics",
+    "endpoint-user-attributes": "UserAttributes",
+}
+MAX_ENDPOINT_BYTES = 15 * 1024
+MAX_ATTRIBUTE_NAMES = 250
+MAX_NAME_LENGTH = 50
+MAX_VALUE_LENGTH = 100
+MAX_VALUES = 50
+MAX_ENDPOINTS_PER_USER = 15
+_FORBIDDEN_ID_CHARACTERS = frozenset("${}")
+_SCALARS = ("ChannelType", "Address", "OptOut", "RequestId")
+_DOC_ORDER = (
+    "ChannelType", "Address", "EndpointStatus", "OptOut", "RequestId", "Location",
+    "Demographic", "EffectiveDate", "Attributes", "Metrics", "User", "CreationDate", "CohortId",
+)  # fmt: skip
+
+
+def check_id(value: str, member: str) -> str:
+    if not value or not value.strip():
+        raise InvalidInput(f"{member} must not be empty", member=member)
+    bad = _FORBIDDEN_ID_CHARACTERS.intersection(value)
+    if bad:
+        raise InvalidInput(
+            f"{member} {value!r} contains {''.join(sorted(bad))!r}; ids may not contain $, {{ or }}",
+            member=member,
+        )
+    return value
+
+
+def apply_update(
+    existing: dict | None,
+    request: dict,
+    *,
+    now: str,
+    request_id: str,
+    cohort_id: int,
+    filters: dict[str, list[str]],
+    member: str,
+) -> dict:
+    """The endpoint after ``request`` is written over ``existing`` (None: a new endpoint).
+
+    Members left out keep their stored values; a custom attribute that is sent replaces
+    that attribute's stored values, and an empty list removes it. ``filters`` holds the
+    RemoveAttributes patterns per attribute map: matching names are not captured.
+    """
+    doc = dict(existing) if existing else {}
+    for key in _SCALARS:
+        if key in request:
+            doc[key] = request[key]
+    if "Address" in request:
+        check_id(request["Address"], f"{member}.Address")
+    for key in ("Demographic", "Location"):
+        if key in request:
+            doc[key] = {**doc.get(key, {}), **request[key]}
+    if "Location" in request:
+        doc["Location"] = _checked_location(doc["Location"], f"{member}.Location")
+    if "Attributes" in request:
+        doc["Attributes"] = _merge_map(doc.get("Attributes"), request["Attributes"], filters.get("Attributes"))
+    if "Metrics" in request:
+        doc["Metrics"] = _merge_map(doc.get("Metrics"), request["Metrics"], filters.get("Metrics"))
+    if "User" in request:
+        user = dict(doc.get("User", {}))
+        sent = request["User"]
+        if "UserId" in sent:
+            user["UserId"] = check_id(sent["UserId"], f"{member}.User.UserId")
+        if "UserAttributes" in sent:
+            user["UserAttributes"] = _merge_map(
+                user.get("UserAttributes"), sent["UserAttributes"], filters.get("UserAttributes")
+            )
+        doc["User"] = user
+    # Pinpoint marks an endpoint ACTIVE on every write unless the caller says otherwise.
+    doc["EndpointStatus"] = request.get("EndpointStatus", "ACTIVE")
+    if existing is None:
+        doc["CreationDate"] = now
+        doc["CohortId"] = str(cohort_id)
+        if "OptOut" not in request:
+            # An endpoint created without an address cannot be reached: opted out until
+            # the caller adds an address and sets OptOut NONE.
+            doc["OptOut"] = "NONE" if doc.get("Address") else "ALL"
+    doc.setdefault("OptOut", "NONE")
+    doc["EffectiveDate"] = (
+        normalize_date(request["EffectiveDate"], f"{member}.EffectiveDate")
+        if "EffectiveDate" in request
+        else now
+    )
+    doc["RequestId"] = request.get("RequestId", request_id)
+    for key in ("EndpointStatus", "OptOut"):
+        _check_choice(doc[key], key, member)
+    ordered = {key: doc[key] for key in _DOC_ORDER if key in doc}
+    check_limits(ordered, member)
+    return ordered
+
+
+def _check_choice(value: str, key: str, member: str) -> None:
+    allowed = {"EndpointStatus": ("ACTIVE", "INACTIVE"), "OptOut": ("ALL", "NONE")}[key]
+    if value not in allowed:
+        raise InvalidInput(
+            f"{member}.{key} must be {' or '.join(allowed)}, got {value!r}", member=f"{member}.{key}"
+        )
+
+
+def _merge_map(stored: dict | None, sent: dict, patterns: list[str] | None) -> dict:
+    merged = dict(stored or {})
+    for name, value in sent.items():
+        if patterns and any(fnmatchcase(name, p) for p in patterns):
+            continue
+        if value == []:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _checked_location(location: dict, member: str) -> dict:
+    location = dict(location)
+    for key, limit in (("Latitude", 90), ("Longitude", 180)):
+        if key in location:
+            value = location[key]
+            if not -limit <= value <= limit:
+                raise InvalidInput(
+                    f"{member}.{key} must be between -{limit} and {limit}, got {value}",
+                    member=f"{member}.{key}",
+                )
+            # Pinpoint keeps coordinates to one decimal place.
+            location[key] = round(float(value), 1)
+    return location
+
+
+def check_limits(doc: dict, member: str) -> None:
+    maps = (
+        ("Attributes", doc.get("Attributes") or {}),
+        ("Metrics", doc.get("Metrics") or {}),
+        ("User.UserAttributes", (doc.get("User") or {}).get("UserAttributes") or {}),
+    )
+    for where, values in maps:
+        for name, value in values.items():
+            if len(name) > MAX_NAME_LENGTH:
+                raise InvalidInput(
+                    f"{member}.{where} name {name!r} is {len(name)} characters; "
+                    f"names may have at most {MAX_NAME_LENGTH}",
+                    member=f"{member}.{where}",
+                )
+            if isinstance(value, list):
+                if len(value) > MAX_VALUES:
+                    raise InvalidInput(
+                        f"{member}.{where}.{name} has {len(value)} values; at most {MAX_VALUES} are allowed",
+                        member=f"{member}.{where}.{name}",
+                    )
+                for item in value:
+                    if len(item) > MAX_VALUE_LENGTH:
+                        raise InvalidInput(
+                            f"{member}.{where}.{name} has a value of {len(item)} characters; "
+                            f"values may have at most {MAX_VALUE_LENGTH}",
+                            member=f"{member}.{where}.{name}",
+                        )
+    size = len(orjson.dumps(doc))
+    if size > MAX_ENDPOINT_BYTES:
+        raise InvalidInput(
+            f"{member} is {size} bytes; an endpoint may be at most {MAX_ENDPOINT_BYTES} bytes",
+            member=member,
+        )
+
+
+def attribute_names(doc: dict) -> set[tuple[str, str]]:
+    """The (attribute-type, name) pairs of an endpoint's custom attributes."""
+    names = {("endpoint-custom-attributes", n) for n in doc.get("Attributes") or {}}
+    names |= {("endpoint-metric-attributes", n) for n in doc.get("Metrics") or {}}
+    user = (doc.get("User") or {}).get("UserAttributes") or {}
+    names |= {("endpoint-user-attributes", n) for n in user}
+    return names
+
+
+def user_id(doc: dict) -> str | None:
+    return (doc.get("User") or {}).get("UserId")
+
+
+def make_room_for_user(
+    doc: dict, others: list[tuple[str, dict]], member: str
+) -> list[str]:
+    """Apply the 15-endpoints-per-user rule for an endpoint joining a user.
+
+    ``others`` are the user's other endpoints. Returns the ids of push endpoints that must
+    be detached (made INACTIVE, their UserId removed) to make room; raises when the
+    endpoint may not join.
+    """
+    if len(others) < MAX_ENDPOINTS_PER_USER:
+        return []
+    if doc.get("ChannelType") in PUSH_CHANNELS:
+        pushes = [(o.get("EffectiveDate", ""), oid) for oid, o in others if o.get("ChannelType") in PUSH_CHANNELS]
+        if pushes:
+            return [min(pushes)[1]]
+    raise InvalidInput(
+        f"{member}: user {user_id(doc)!r} already has {len(others)} endpoints; a user may have at "
+        f"most {MAX_ENDPOINTS_PER_USER}. Delete one (DeleteEndpoint) or give this endpoint another UserId",
+        member=f"{member}.User.UserId",
+    )
+
+
+def detached(doc: dict, now: str) -> dict:
+    """A push endpoint pushed out of its user to make room for a newer one."""
+    result = dict(doc)
+    user = dict(result.get("User") or {})
+    user.pop("UserId", None)
+    result["User"] = user
+    result["EndpointStatus"] = "INACTIVE"
+    result["EffectiveDate"] = now
+    return result
+
+
+def deactivated(doc: dict) -> dict:
+    return {**doc, "EndpointStatus": "INACTIVE"}
+
+
+def to_response(app_id: str, endpoint_id: str, doc: dict) -> dict:
+    return {"ApplicationId": app_id, "Id": endpoint_id, **doc}

@@ -1,0 +1,25 @@
+"""Assembling the HTTP application: services, handlers and shared state."""
+
+from __future__ import annotations
+
+from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
+from tidings.api.state import State
+from tidings.config import Settings
+from tidings.store.db import Database
+from tidings.store.migrate import upgrade
+from tidings.wire.app import WireApp
+from tidings.wire.model import PINPOINT_ERRORS, Service, load_service_model
+
+
+def services() -> list[Service]:
+    return [
+        Service("Pinpoint", load_service_model("pinpoint", "2016-12-01"), PINPOINT_ERRORS, PINPOINT_HANDLERS),
+    ]
+
+
+def build_app(settings: Settings, db: Database | None = None) -> WireApp:
+    """The ASGI application for ``settings``; migrations are applied to the store first."""
+    db = db or Database(settings.database_url)
+    upgrade(db)
+    state = State(db=db, settings=settings)
+    return WireApp(services(), state, strict_output=settings.strict_output)

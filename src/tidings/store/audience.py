@@ -1,0 +1,199 @@
+"""Streaming the endpoints of a segment version.
+
+The segment's condition (``tidings.domain.segments``) is split in two: the conjuncts SQL
+can express run in the database (SQLite JSON functions, PostgreSQL jsonb operators), the
+rest is checked here in Python. Endpoints come in keyset pages ordered by id, each page in
+its own short transaction, so memory stays flat and no snapshot is held for the whole scan.
+Rows carry the stored endpoint JSON as text, ready to be spliced into payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Text,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB, array
+
+from tidings.domain import segments as seg
+from tidings.store import schema as t
+from tidings.store import segments as segment_store
+from tidings.store.db import Database
+
+E = t.endpoints.c
+_JSON_PATHS = {"Attributes": "$.Attributes", "UserAttributes": "$.User.UserAttributes"}
+_PG_PATHS = {"Attributes": ("Attributes",), "UserAttributes": ("User", "UserAttributes")}
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    cohort_id: int
+    doc: str  # the stored endpoint JSON, as text
+
+
+def condition(conn: Connection, app_id: str, segment_id: str, version: int | None, now: datetime) -> seg.Cond:
+    """The condition of a stored segment version, with referenced segments resolved."""
+
+    def lookup(ref_id: str, ref_version: int | None) -> dict:
+        return segment_store.get(conn, app_id, ref_id, ref_version)
+
+    return seg.condition_for(segment_store.get(conn, app_id, segment_id, version), lookup, now)
+
+
+def split(cond: seg.Cond, dialect: str) -> tuple[ColumnElement[bool] | None, seg.Cond]:
+    """SQL for the conjuncts the database can evaluate, and the rest for Python."""
+    parts = cond.parts if isinstance(cond, seg.AllOf) else (cond,)
+    pushed, residual = [], []
+    for part in parts:
+        clause = to_sql(part, dialect)
+        (residual if clause is None else pushed).append(clause if clause is not None else part)
+    return (and_(*pushed) if pushed else None), seg.all_of(residual)
+
+
+def stream(
+    db: Database,
+    app_id: str,
+    cond: seg.Cond,
+    *,
+    page_size: int = 2000,
+    after: str | None = None,
+) -> Iterator[Member]:
+    """Every endpoint of the app matching ``cond``, in id order, starting after ``after``."""
+    where, residual = split(cond, db.dialect)
+    check = None if residual == seg.Const(True) else residual
+    doc_text = cast(E.doc, Text) if db.dialect == "postgresql" else type_coerce(E.doc, Text)
+    base = select(E.id, E.cohort_id, doc_text.label("doc")).where(E.app_id == app_id)
+    if where is not None:
+        base = base.where(where)
+    while True:
+        query = base if after is None else base.where(E.id > after)
+        with db.read() as conn:
+            rows = conn.execute(query.order_by(E.id).limit(page_size)).all()
+        for row in rows:
+            if check is None or seg.matches(check, orjson.loads(row.doc)):
+                yield Member(row.id, row.cohort_id, row.doc)
+        if len(rows) < page_size:
+            return
+        after = rows[-1].id
+
+
+def count(db: Database, app_id: str, cond: seg.Cond) -> int:
+    return sum(1 for _ in stream(db, app_id, cond))
+
+
+# --- compiling conditions ---------------------------------------------------------------
+
+
+def to_sql(cond: seg.Cond, dialect: str) -> ColumnElement[bool] | None:
+    """An SQL expression equal to ``cond`` (never NULL), or None when SQL cannot say it."""
+    pg = dialect == "postgresql"
+    if isinstance(cond, seg.Const):
+        return true() if cond.value else false()
+    if isinstance(cond, seg.AllOf | seg.AnyOf):
+        parts = [to_sql(p, dialect) for p in cond.parts]
+        if any(p is None for p in parts):
+            return None
+        return and_(*parts) if isinstance(cond, seg.AllOf) else or_(*parts)
+    if isinstance(cond, seg.Not):
+        inner = to_sql(cond.part, dialect)
+        return None if inner is None else not_(inner)
+    if isinstance(cond, seg.FieldIn):
+        column = _field(cond.field, pg)
+        return func.coalesce(column.in_(cond.values), false())
+    if isinstance(cond, seg.AttributeIn):
+        if pg:
+            values = _pg_attribute(cond.source, cond.name)
+            return func.coalesce(values.op("?|")(array(cond.values)), false())
+        return exists(_sqlite_values(cond.source, cond.name, lambda v: v.in_(cond.values)))
+    if isinstance(cond, seg.AttributeContains):
+        if pg:
+            element = func.jsonb_array_elements_text(_pg_attribute(cond.source, cond.name)).table_valued("value")
+            hits = or_(*[func.strpos(element.c.value, n) > 0 for n in cond.values])
+            return exists(select(literal(1)).select_from(element).where(hits))
+        return exists(
+            _sqlite_values(cond.source, cond.name, lambda v: or_(*[func.instr(v, n) > 0 for n in cond.values]))
+        )
+    if isinstance(cond, seg.MetricCompare):
+        if pg:
+            value = cast(_jsonb()["Metrics"][cond.name].astext, Float(precision=53))
+        else:
+            metric = func.json_each(E.doc, "$.Metrics").table_valued("key", "value", "type").alias("metric")
+            test = _compare(metric.c.value, cond.operator, cond.value)
+            return exists(
+                select(literal(1))
+                .select_from(metric)
+                .where(metric.c.key == cond.name, metric.c.type.in_(("integer", "real")), test)
+            )
+        return func.coalesce(_compare(value, cond.operator, cond.value), false())
+    if isinstance(cond, seg.WrittenSince):
+        return E.effective_date >= cond.since
+    return None  # AttributeDate, Near: checked in Python
+
+
+def _compare(left, operator: str, right: float):
+    return {
+        "GREATER_THAN": left > right,
+        "LESS_THAN": left < right,
+        "GREATER_THAN_OR_EQUAL": left >= right,
+        "LESS_THAN_OR_EQUAL": left <= right,
+        "EQUAL": left == right,
+    }[operator]
+
+
+def _field(field: str, pg: bool):
+    if field == "ChannelType":
+        return E.channel_type
+    parts = field.split(".")
+    if pg:
+        return _jsonb()[tuple(parts)].astext
+    return func.json_extract(E.doc, "$." + field)
+
+
+def _jsonb():
+    return type_coerce(E.doc, JSONB)
+
+
+def _pg_attribute(source: str, name: str):
+    return _jsonb()[_PG_PATHS[source] + (name,)]
+
+
+def _sqlite_values(source: str, name: str, test):
+    attributes = func.json_each(E.doc, _JSON_PATHS[source]).table_valued("key", "value").alias("attr")
+    values = func.json_each(attributes.c.value).table_valued("value").alias("val")
+    return (
+        select(literal(1))
+        .select_from(attributes)
+        .join(values, true())
+        .where(attributes.c.key == name, test(values.c.value))
+    )
+
+
+def preview(db: Database, app_id: str, segment_id: str, version: int | None, limit: int) -> tuple[int, list[dict]]:
+    """How many endpoints a segment version holds now, and the first ``limit`` of them."""
+    with db.read() as conn:
+        cond = condition(conn, app_id, segment_id, version, datetime.now(UTC))
+    total, first = 0, []
+    for member in stream(db, app_id, cond):
+        total += 1
+        if len(first) < limit:
+            first.append({"Id": member.id, **orjson.loads(member.doc)})
+    return total, first

@@ -1,0 +1,131 @@
+"""Tables. Documents are stored whole as JSON (jsonb on PostgreSQL); the fields that
+queries filter on are promoted to columns. Dates are Pinpoint's ISO 8601 strings
+(``2026-11-24T16:08:34.123Z``), which sort in time order."""
+
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+Stamp = String(32)  # an ISO 8601 date string
+Id = String(64)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("creation_date", Stamp, nullable=False),
+    Column("settings", Document, nullable=False),
+    Column("settings_modified", Stamp, nullable=False),
+    Index(None, "creation_date", "id"),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("channel_type", String(24)),
+    Column("address", Text),
+    Column("endpoint_status", String(16), nullable=False),
+    Column("opt_out", String(16), nullable=False),
+    Column("user_id", Text),
+    Column("cohort_id", Integer, nullable=False),
+    Column("creation_date", Stamp, nullable=False),
+    Column("effective_date", Stamp, nullable=False),
+    # The endpoint as a campaign payload carries it: everything but Id and ApplicationId.
+    Column("doc", Document, nullable=False),
+    Index(None, "app_id", "user_id"),
+    Index(None, "app_id", "address"),
+)
+
+# Custom attribute names seen per project (Pinpoint allows 250 across the three kinds).
+attribute_names = Table(
+    "attribute_names",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("name", Text, primary_key=True),
+)
+
+# RemoveAttributes: names (or glob patterns) the project no longer captures.
+attribute_filters = Table(
+    "attribute_filters",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("pattern", Text, primary_key=True),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("creation_date", Stamp, nullable=False),
+)
+
+segment_versions = Table(
+    "segment_versions",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("segment_id", Id, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("doc", Document, nullable=False),  # the SegmentResponse of that version, no tags
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("creation_date", Stamp, nullable=False),
+)
+
+campaign_versions = Table(
+    "campaign_versions",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("campaign_id", Id, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("doc", Document, nullable=False),  # the CampaignResponse of that version, no tags/state
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("campaign_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("treatment_id", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("result", String(16)),
+    Column("scheduled_start", Stamp),
+    Column("start", Stamp),
+    Column("end", Stamp),
+    Column("total_endpoint_count", Integer),
+    Column("successful_endpoint_count", Integer),
+    Column("doc", Document, nullable=False),  # further ActivityResponse members
+    Index(None, "app_id", "campaign_id", "scheduled_start"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("arn", Text, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("app_id", Id, nullable=False),
+    Index(None, "app_id"),
+)

@@ -1,0 +1,1 @@
+"""The wire: botocore service models -> routes, request parsing and validation, responses."""

@@ -1,0 +1,150 @@
+"""The HTTP application: one port, every service, routed from the models."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tidings.domain.errors import TidingsError
+from tidings.wire.model import KIND_STATUS, PINPOINT_ERRORS, UNMODELED_STATUS, ErrorStyle, Service
+from tidings.wire.protocol import parse_request, serialize_response
+from tidings.wire.routing import Router
+
+log = logging.getLogger("tidings.wire")
+
+
+class Call:
+    """What a handler learns about the request besides its params."""
+
+    __slots__ = ("request_id", "operation", "headers", "state")
+
+    def __init__(self, request_id: str, operation: str, headers: dict[str, str], state: Any):
+        self.request_id = request_id
+        self.operation = operation
+        self.headers = headers
+        self.state = state  # the application's shared services (store, settings, ...)
+
+
+class WireApp:
+    """ASGI application serving every operation of the given services."""
+
+    def __init__(
+        self,
+        services: list[Service],
+        state: Any,
+        *,
+        strict_output: bool = False,
+        lifespan: Callable[..., Any] | None = None,
+    ) -> None:
+        self.services = services
+        self.router = Router(services)
+        self.state = state
+        self.strict_output = strict_output
+        self.lifespan = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.lifespan is not None:
+                        await self.lifespan("startup", self.state)
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.lifespan is not None:
+                    await self.lifespan("shutdown", self.state)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        service: Service | None = None
+        try:
+            raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+            query: dict[str, list[str]] = {}
+            for key, value in parse_qsl(request.url.query, keep_blank_values=True):
+                query.setdefault(key, []).append(value)
+            route, labels = self.router.match(request.method, raw_path or request.url.path, query)
+            service = route.service
+            operation = route.operation
+            handler = service.handlers.get(operation.name)
+            if handler is None:
+                raise TidingsError(
+                    f"Tidings does not implement the {service.title} operation {operation.name} "
+                    f"({operation.http['method']} {operation.http['requestUri']})",
+                    code=service.errors.codes["unsupported"],
+                )
+            body = await request.body()
+            if len(body) > service.errors.max_body_bytes:
+                raise TidingsError(
+                    f"The request body is {len(body)} bytes; {service.title} accepts at most "
+                    f"{service.errors.max_body_bytes} bytes",
+                    code=service.errors.codes["too_large"],
+                )
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            params = parse_request(operation, labels, query, headers, body)
+            call = Call(request_id, operation.name, headers, self.state)
+            if inspect.iscoroutinefunction(handler):
+                output = await handler(call, params)
+            else:
+                output = await run_in_threadpool(handler, call, params)
+            status, out_headers, out_body, content_type = serialize_response(
+                operation, output, strict=self.strict_output
+            )
+            out_headers["x-amzn-RequestId"] = request_id
+            return Response(out_body, status, out_headers, media_type=content_type)
+        except TidingsError as error:
+            owner = service or error.extra.get("service")
+            return error_response(owner if isinstance(owner, Service) else None, error, request_id)
+        except Exception:
+            log.exception("unexpected failure in %s %s", request.method, request.url.path)
+            failure = TidingsError(
+                f"Tidings failed unexpectedly while handling this request; the server log has "
+                f"the details under request id {request_id}"
+            )
+            return error_response(service, failure, request_id)
+
+
+def error_response(service: Service | None, error: TidingsError, request_id: str) -> Response:
+    style: ErrorStyle = service.errors if service else PINPOINT_ERRORS
+    code = error.code or style.codes.get(error.kind, style.codes["internal"])
+    status = service.error_status(code, error.kind) if service else _status_without(code, error)
+    body: dict[str, Any] = dict(style.extra_body)
+    for key in style.body_keys:
+        body[key] = error.message
+    if style.request_id_key:
+        body[style.request_id_key] = request_id
+    for key, value in error.extra.items():
+        if key[:1].isupper():  # extra members of the error shape, e.g. Lambda's Reason
+            body[key] = value
+    headers = {"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}
+    if "allow" in error.extra:
+        headers["Allow"] = str(error.extra["allow"])
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _status_without(code: str, error: TidingsError) -> int:
+    return UNMODELED_STATUS.get(code, KIND_STATUS.get(error.kind, 500))
