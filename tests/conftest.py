@@ -1,0 +1,123 @@
+"""Fixtures: a live `tidings serve` per backend, and the real clients that talk to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.services import fresh_postgres_database
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+BACKENDS = ["sqlite", "postgresql"]
+CLIENT_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'tidings.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+class Server:
+    """A `tidings serve` process on a free port."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "TIDINGS_DATABASE_URL": database_url,
+            "TIDINGS_PORT": str(self.port),
+            "TIDINGS_STRICT_OUTPUT": "1",
+            "TIDINGS_ALLOW_HTTP_LOOPBACK": "1",
+            "TIDINGS_LOG_LEVEL": "warning",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> Server:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tidings", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tidings serve exited early:\n{self.log_path.read_text()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"tidings serve did not listen within {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the AWS CLI against this server; ``.json`` holds the parsed output."""
+        cli = Path(sys.executable).with_name("aws")
+        done = subprocess.run(
+            [str(cli), "--endpoint-url", self.url, "--output", "json", *args],
+            env={**os.environ, **CLIENT_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+        done.json = json.loads(done.stdout) if done.stdout.strip() else None  # type: ignore[attr-defined]
+        return done
+
+
+@pytest.fixture(scope="session")
+def server(database_url, tmp_path_factory) -> Iterator[Server]:
+    srv = Server(database_url, tmp_path_factory.mktemp("log") / "server.log").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def pinpoint(server):
+    return server.client("pinpoint")
+
+
+@pytest.fixture
+def app_id(pinpoint) -> str:
+    return pinpoint.create_app(CreateApplicationRequest={"Name": "test"})["ApplicationResponse"]["Id"]

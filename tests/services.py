@@ -1,0 +1,60 @@
+"""Local services the tests use for real, and how a test finds (or misses) them.
+
+PostgreSQL is expected on 127.0.0.1:5432 with trust auth. On CI (CI=true) a missing
+service fails the run; elsewhere the tests that need it skip and say how to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import pytest
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def require_postgres() -> None:
+    if port_open(PG_HOST, PG_PORT):
+        return
+    message = f"PostgreSQL is not listening on {PG_HOST}:{PG_PORT}; start it with: {PG_START}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _admin_connect():
+    import psycopg
+
+    last = None
+    for user in ("postgres", "root"):
+        try:
+            return psycopg.connect(host=PG_HOST, port=PG_PORT, user=user, dbname="postgres", autocommit=True)
+        except psycopg.OperationalError as exc:
+            last = exc
+    raise RuntimeError(f"cannot connect to PostgreSQL as postgres or root: {last}")
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new empty database for one test session, dropped afterwards."""
+    require_postgres()
+    name = f"tidings_test_{uuid.uuid4().hex[:12]}"
+    with _admin_connect() as admin:
+        user = admin.info.user
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with _admin_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
