@@ -16,15 +16,12 @@ def _response(conn, doc: dict, status: str) -> dict:
     return {**rules.with_state(doc, status), "tags": tags.of(conn, doc["Arn"])}
 
 
-def _pin_segment(conn, app_id: str, request: dict, previous: dict | None) -> dict:
+def _pin_segment(conn, app_id: str, request: dict) -> dict:
     """Check the segment exists and pin its version (the latest when none is given)."""
     segment_id = request.get("SegmentId")
     if not segment_id:
         return request
-    version = request.get("SegmentVersion")
-    if version is None and previous and previous.get("SegmentId") == segment_id:
-        version = previous.get("SegmentVersion")
-    doc = segments.get(conn, app_id, segment_id, version)
+    doc = segments.get(conn, app_id, segment_id, request.get("SegmentVersion"))
     return {**request, "SegmentVersion": doc["Version"]}
 
 
@@ -42,7 +39,7 @@ def create_campaign(call: Call, params: dict) -> dict:
 
     def work(conn):
         apps.get(conn, app_id)
-        pinned = _pin_segment(conn, app_id, request, None)
+        pinned = _pin_segment(conn, app_id, request)
         doc = rules.campaign_document(
             pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
         )
@@ -65,13 +62,17 @@ def update_campaign(call: Call, params: dict) -> dict:
         old_doc, _ = campaigns.get(conn, app_id, campaign_id)
         previous = rules.write_request_of(old_doc)
         merged = {**previous, **changes}
+        # A new SegmentId without a SegmentVersion means that segment's latest version, not the
+        # version number that was pinned for the old segment.
+        if merged.get("SegmentId") != previous.get("SegmentId") and "SegmentVersion" not in changes:
+            merged.pop("SegmentVersion", None)
         rules.check_campaign(
             merged,
             now=datetime.now(UTC),
             previous=previous,
             allow_http_loopback=call.state.settings.allow_http_loopback,
         )
-        merged = _pin_segment(conn, app_id, merged, previous if "SegmentVersion" not in changes else None)
+        merged = _pin_segment(conn, app_id, merged)
         doc = rules.campaign_document(
             merged,
             app_id=app_id,
