@@ -6,6 +6,7 @@ EndpointResponse member except ``Id`` and ``ApplicationId``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 import orjson
@@ -21,6 +22,12 @@ ATTRIBUTE_TYPES = {
     "endpoint-custom-attributes": "Attributes",
     "endpoint-metric-attributes": "Metrics",
     "endpoint-user-attributes": "UserAttributes",
+}
+# Where each attribute type sits in an EndpointRequest, for error messages.
+ATTRIBUTE_PATHS = {
+    "endpoint-custom-attributes": "Attributes",
+    "endpoint-metric-attributes": "Metrics",
+    "endpoint-user-attributes": "User.UserAttributes",
 }
 MAX_ENDPOINT_BYTES = 15 * 1024
 MAX_ATTRIBUTE_NAMES = 250
@@ -68,15 +75,19 @@ def apply_update(
     for key in _SCALARS:
         if key in request:
             doc[key] = request[key]
-    if "Address" in request:
-        check_id(request["Address"], f"{member}.Address")
+    if "Address" in request and not request["Address"].strip():
+        # Only ids are barred from $, { and }: an address is whatever the channel uses
+        # (an e-mail local part or a CUSTOM URL may hold them).
+        raise InvalidInput(f"{member}.Address must not be empty", member=f"{member}.Address")
     for key in ("Demographic", "Location"):
         if key in request:
             doc[key] = {**doc.get(key, {}), **request[key]}
     if "Location" in request:
         doc["Location"] = _checked_location(doc["Location"], f"{member}.Location")
     if "Attributes" in request:
-        doc["Attributes"] = _merge_map(doc.get("Attributes"), request["Attributes"], filters.get("Attributes"))
+        doc["Attributes"] = _merge_map(
+            doc.get("Attributes"), request["Attributes"], filters.get("Attributes")
+        )
     if "Metrics" in request:
         doc["Metrics"] = _merge_map(doc.get("Metrics"), request["Metrics"], filters.get("Metrics"))
     if "User" in request:
@@ -116,20 +127,33 @@ def _check_choice(value: str, key: str, member: str) -> None:
     allowed = {"EndpointStatus": ("ACTIVE", "INACTIVE"), "OptOut": ("ALL", "NONE")}[key]
     if value not in allowed:
         raise InvalidInput(
-            f"{member}.{key} must be {' or '.join(allowed)}, got {value!r}", member=f"{member}.{key}"
+            f"{member}.{key} must be {' or '.join(allowed)}, got {value!r}",
+            member=f"{member}.{key}",
         )
 
 
 def _merge_map(stored: dict | None, sent: dict, patterns: list[str] | None) -> dict:
     merged = dict(stored or {})
     for name, value in sent.items():
-        if patterns and any(fnmatchcase(name, p) for p in patterns):
+        if _matches(name, patterns or ()):
             continue
         if value == []:
             merged.pop(name, None)
         else:
             merged[name] = value
     return merged
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def is_removed(kind: str, name: str, filters: dict[str, list[str]]) -> bool:
+    """Whether RemoveAttributes took ``name`` out of the project's ``kind`` attributes.
+
+    ``filters`` is keyed like ``apply_update``'s: by the endpoint map the patterns apply to.
+    """
+    return _matches(name, filters.get(ATTRIBUTE_TYPES[kind], ()))
 
 
 def _checked_location(location: dict, member: str) -> dict:
@@ -195,9 +219,7 @@ def user_id(doc: dict) -> str | None:
     return (doc.get("User") or {}).get("UserId")
 
 
-def make_room_for_user(
-    doc: dict, others: list[tuple[str, dict]], member: str
-) -> list[str]:
+def make_room_for_user(doc: dict, others: list[tuple[str, dict]], member: str) -> list[str]:
     """Apply the 15-endpoints-per-user rule for an endpoint joining a user.
 
     ``others`` are the user's other endpoints. Returns the ids of push endpoints that must
@@ -207,12 +229,17 @@ def make_room_for_user(
     if len(others) < MAX_ENDPOINTS_PER_USER:
         return []
     if doc.get("ChannelType") in PUSH_CHANNELS:
-        pushes = [(o.get("EffectiveDate", ""), oid) for oid, o in others if o.get("ChannelType") in PUSH_CHANNELS]
+        pushes = [
+            (o.get("EffectiveDate", ""), oid)
+            for oid, o in others
+            if o.get("ChannelType") in PUSH_CHANNELS
+        ]
         if pushes:
             return [min(pushes)[1]]
     raise InvalidInput(
-        f"{member}: user {user_id(doc)!r} already has {len(others)} endpoints; a user may have at "
-        f"most {MAX_ENDPOINTS_PER_USER}. Delete one (DeleteEndpoint) or give this endpoint another UserId",
+        f"{member}.User.UserId: user {user_id(doc)!r} already has {len(others)} endpoints; a user "
+        f"may have at most {MAX_ENDPOINTS_PER_USER}. Delete one (DeleteEndpoint) or give this "
+        "endpoint another UserId",
         member=f"{member}.User.UserId",
     )
 

@@ -148,9 +148,12 @@ def _principal_match(element: object, request: Request) -> bool:
                 return True
             if kind == "AWS" and value == "*":
                 return True
-            if kind == "Service" and request.principal_type == "Service":
-                if _service_match(value, request.principal, region):
-                    return True
+            if (
+                kind == "Service"
+                and request.principal_type == "Service"
+                and _service_match(value, request.principal, region)
+            ):
+                return True
     return False
 
 

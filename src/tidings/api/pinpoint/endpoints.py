@@ -28,7 +28,7 @@ def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
     """Apply endpoint writes (id, EndpointRequest, member name for errors) in one transaction."""
     now = now_iso()
     for endpoint_id, _, member in items:
-        rules.check_id(endpoint_id, f"{member} endpoint id")
+        rules.check_id(endpoint_id, _id_member(member))
 
     def work(conn):
         apps.get(conn, app_id, lock=True)
@@ -50,37 +50,63 @@ def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
             pending[endpoint_id] = doc
             if rules.user_id(doc) and rules.user_id(doc) != rules.user_id(before or {}):
                 joined.append((endpoint_id, member))
-        _check_attribute_names(conn, app_id, pending)
-        for endpoint_id, member in joined:
-            _make_room(conn, app_id, endpoint_id, member, pending, now)
+        members = {endpoint_id: member for endpoint_id, _, member in items}
+        _check_attribute_names(conn, app_id, pending, members, filters)
+        for index, (endpoint_id, member) in enumerate(joined):
+            later = {i for i, _ in joined[index + 1 :]} - {endpoint_id}
+            _make_room(conn, app_id, endpoint_id, member, pending, now, later)
         _deactivate_shared_addresses(conn, app_id, [i for i, _, _ in items], pending)
         endpoints.save(conn, app_id, pending)
 
     call.state.db.transact(work)
 
 
-def _check_attribute_names(conn, app_id: str, docs: dict[str, dict]) -> None:
+def _id_member(member: str) -> str:
+    """How users name the endpoint id of ``member``: UpdateEndpoint takes it in the path."""
+    return "EndpointId" if member == "EndpointRequest" else f"{member}.Id"
+
+
+def _check_attribute_names(
+    conn, app_id: str, docs: dict[str, dict], members: dict[str, str], filters: dict[str, list[str]]
+) -> None:
+    """Record the attribute names the written endpoints bring, at most 250 per project."""
     known = endpoints.known_names(conn, app_id)
-    new = set().union(*(rules.attribute_names(d) for d in docs.values())) - known
+    new: dict[tuple[str, str], str] = {}  # (attribute type, name) -> member path that adds it
+    for endpoint_id, doc in docs.items():
+        for kind, name in sorted(rules.attribute_names(doc) - known):
+            # A name RemoveAttributes took out stays on the endpoints that had it; it is not
+            # captured again, nor counted again when such an endpoint is written.
+            if not rules.is_removed(kind, name, filters):
+                path = f"{members[endpoint_id]}.{rules.ATTRIBUTE_PATHS[kind]}.{name}"
+                new.setdefault((kind, name), path)
     if not new:
         return
     if len(known) + len(new) > rules.MAX_ATTRIBUTE_NAMES:
-        names = ", ".join(sorted(name for _, name in new))
+        paths = sorted(new.values())
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         raise InvalidInput(
-            f"Application {app_id!r} already has {len(known)} custom attribute names and this request adds "
-            f"{len(new)} ({names}); a project may have at most {rules.MAX_ATTRIBUTE_NAMES} across "
-            "Attributes, Metrics and User.UserAttributes. Remove unused ones with RemoveAttributes",
-            member="Attributes",
+            f"Application {app_id!r} already has {len(known)} custom attribute names and this request "
+            f"adds {len(new)} ({shown}); a project may have at most "
+            f"{rules.MAX_ATTRIBUTE_NAMES} across Attributes, Metrics and User.UserAttributes. "
+            "Remove unused ones with RemoveAttributes",
+            member=paths[0],
         )
-    endpoints.add_names(conn, app_id, new)
+    endpoints.add_names(conn, app_id, set(new))
 
 
-def _make_room(conn, app_id: str, endpoint_id: str, member: str, pending: dict, now: str) -> None:
+def _make_room(
+    conn, app_id: str, endpoint_id: str, member: str, pending: dict, now: str, later: set[str]
+) -> None:
+    """Apply the per-user limit to an endpoint joining its user.
+
+    Batch items join in order: those in ``later`` have not joined yet, so the 16th item of a
+    batch is the one refused (or the one that detaches the oldest push endpoint).
+    """
     doc = pending[endpoint_id]
     user = rules.user_id(doc)
     others = endpoints.of_user(conn, app_id, user)
     for pid, pdoc in pending.items():
-        if rules.user_id(pdoc) == user:
+        if rules.user_id(pdoc) == user and pid not in later:
             others[pid] = pdoc
         else:
             others.pop(pid, None)
@@ -105,14 +131,21 @@ def _deactivate_shared_addresses(conn, app_id: str, written: list[str], pending:
 
 
 def update_endpoint(call: Call, params: dict) -> dict:
-    write(call, params["ApplicationId"], [(params["EndpointId"], params["EndpointRequest"], "EndpointRequest")])
+    write(
+        call,
+        params["ApplicationId"],
+        [(params["EndpointId"], params["EndpointRequest"], "EndpointRequest")],
+    )
     return _accepted(call)
 
 
 def update_endpoints_batch(call: Call, params: dict) -> dict:
     items = params["EndpointBatchRequest"]["Item"]
     if not items:
-        raise InvalidInput("EndpointBatchRequest.Item must hold at least one endpoint", member="EndpointBatchRequest.Item")
+        raise InvalidInput(
+            "EndpointBatchRequest.Item must hold at least one endpoint",
+            member="EndpointBatchRequest.Item",
+        )
     if len(items) > MAX_BATCH_ITEMS:
         raise InvalidInput(
             f"EndpointBatchRequest.Item holds {len(items)} endpoints; at most {MAX_BATCH_ITEMS} are allowed per call",
@@ -164,7 +197,9 @@ def get_user_endpoints(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     with call.state.db.read() as conn:
         found = _user_endpoints(conn, app_id, params["UserId"])
-    return {"EndpointsResponse": {"Item": [rules.to_response(app_id, i, d) for i, d in found.items()]}}
+    return {
+        "EndpointsResponse": {"Item": [rules.to_response(app_id, i, d) for i, d in found.items()]}
+    }
 
 
 def delete_user_endpoints(call: Call, params: dict) -> dict:
@@ -182,7 +217,8 @@ def remove_attributes(call: Call, params: dict) -> dict:
     app_id, kind = params["ApplicationId"], params["AttributeType"]
     if kind not in rules.ATTRIBUTE_TYPES:
         raise InvalidInput(
-            f"attribute-type must be one of {', '.join(rules.ATTRIBUTE_TYPES)}, got {kind!r}",
+            f"AttributeType (attribute-type in the path) must be one of "
+            f"{', '.join(rules.ATTRIBUTE_TYPES)}, got {kind!r}",
             member="AttributeType",
         )
     patterns = params["UpdateAttributesRequest"].get("Blacklist") or []
@@ -201,4 +237,10 @@ def remove_attributes(call: Call, params: dict) -> dict:
         return removed
 
     removed = call.state.db.transact(work)
-    return {"AttributesResource": {"ApplicationId": app_id, "AttributeType": kind, "Attributes": removed}}
+    return {
+        "AttributesResource": {
+            "ApplicationId": app_id,
+            "AttributeType": kind,
+            "Attributes": removed,
+        }
+    }
