@@ -53,6 +53,8 @@ class Server:
             "TIDINGS_STRICT_OUTPUT": "1",
             "TIDINGS_ALLOW_HTTP_LOOPBACK": "1",
             "TIDINGS_LOG_LEVEL": "warning",
+            "TIDINGS_DATA_DIR": str(log_path.parent / "data"),
+            "TIDINGS_EVENT_RETRY_BASE_DELAY": "0.2",
             **env,
         }
         self.process: subprocess.Popen | None = None
@@ -116,6 +118,11 @@ def server(database_url, tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture
 def pinpoint(server):
     return server.client("pinpoint")
+
+
+@pytest.fixture
+def lambda_client(server):
+    return server.client("lambda")
 
 
 @pytest.fixture

@@ -25,6 +25,15 @@ def serve(
     database_url: str = DatabaseUrl,
     region: str = typer.Option("us-east-1", envvar="TIDINGS_REGION", help="Region written into ARNs."),
     account_id: str = typer.Option("000000000000", envvar="TIDINGS_ACCOUNT_ID", help="Account written into ARNs."),
+    data_dir: str = typer.Option(
+        "./.tidings", envvar="TIDINGS_DATA_DIR", help="Unpacked function code, environment temp dirs, function logs."
+    ),
+    max_environments: int = typer.Option(
+        8, envvar="TIDINGS_MAX_ENVIRONMENTS", help="Warm environments per function without reserved concurrency."
+    ),
+    event_retry_base_delay: float = typer.Option(
+        60.0, envvar="TIDINGS_EVENT_RETRY_BASE_DELAY", help="Seconds before retrying a failed Event invocation (doubles)."
+    ),
     allow_http_loopback: bool = typer.Option(
         False, envvar="TIDINGS_ALLOW_HTTP_LOOPBACK", help="Development only: accept http:// webhooks on loopback."
     ),
@@ -33,7 +42,7 @@ def serve(
     ),
     log_level: str = typer.Option("info", envvar="TIDINGS_LOG_LEVEL"),
 ) -> None:
-    """Serve the Pinpoint API on one port (boto3 and the AWS CLI work with --endpoint-url)."""
+    """Serve the Pinpoint and Lambda APIs on one port (boto3 and the AWS CLI work with --endpoint-url)."""
     import uvicorn
 
     from tidings.server import build_app
@@ -45,6 +54,9 @@ def serve(
         database_url=database_url,
         region=region,
         account_id=account_id,
+        data_dir=data_dir,
+        max_environments=max_environments,
+        event_retry_base_delay_s=event_retry_base_delay,
         allow_http_loopback=allow_http_loopback,
         strict_output=strict_output,
     )

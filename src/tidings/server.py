@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from tidings.api.lambda_api import HANDLERS as LAMBDA_HANDLERS
 from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
 from tidings.api.state import State
 from tidings.config import Settings
+from tidings.functions.service import FunctionService
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
 from tidings.wire.app import WireApp
-from tidings.wire.model import PINPOINT_ERRORS, Service, load_service_model
+from tidings.wire.model import LAMBDA_ERRORS, PINPOINT_ERRORS, Service, load_service_model
 
 
 def services() -> list[Service]:
     return [
         Service("Pinpoint", load_service_model("pinpoint", "2016-12-01"), PINPOINT_ERRORS, PINPOINT_HANDLERS),
+        Service("Lambda", load_service_model("lambda", "2015-03-31"), LAMBDA_ERRORS, LAMBDA_HANDLERS),
     ]
+
+
+async def lifespan(phase: str, state: State) -> None:
+    if phase == "startup":
+        state.functions.start()
+    else:
+        await state.functions.stop()
+        state.db.dispose()
 
 
 def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     """The ASGI application for ``settings``; migrations are applied to the store first."""
     db = db or Database(settings.database_url)
     upgrade(db)
-    state = State(db=db, settings=settings)
-    return WireApp(services(), state, strict_output=settings.strict_output)
+    state = State(db=db, settings=settings, functions=FunctionService(db, settings))
+    return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tidings.config import Settings
 from tidings.domain import arns
+from tidings.functions.service import FunctionService
 from tidings.store.db import Database
 
 
@@ -13,6 +14,7 @@ from tidings.store.db import Database
 class State:
     db: Database
     settings: Settings
+    functions: FunctionService
 
     def app_arn(self, app_id: str) -> str:
         return arns.app_arn(self.settings.region, self.settings.account_id, app_id)

@@ -2,7 +2,18 @@
 queries filter on are promoted to columns. Dates are Pinpoint's ISO 8601 strings
 (``2026-11-24T16:08:34.123Z``), which sort in time order."""
 
-from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
@@ -128,4 +139,42 @@ tags = Table(
     Column("value", Text, nullable=False),
     Column("app_id", Id, nullable=False),
     Index(None, "app_id"),
+)
+
+# --- functions -------------------------------------------------------------------------
+
+functions = Table(
+    "functions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("config", Document, nullable=False),  # the FunctionConfiguration members a caller set
+    Column("code_sha256", String(64), nullable=False),  # hex; the key of function_code
+    Column("code_size", Integer, nullable=False),
+    Column("revision_id", String(36), nullable=False),
+    Column("last_modified", Stamp, nullable=False),
+    Column("reserved_concurrency", Integer),
+    Column("policy", Document),  # the resource policy document, or null
+    Column("tags", Document, nullable=False),
+)
+
+function_code = Table(
+    "function_code",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("zip", LargeBinary, nullable=False),
+)
+
+# Event (asynchronous) invocations waiting for their first or next attempt.
+function_events = Table(
+    "function_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("function_name", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", Float, nullable=False),  # epoch seconds
+    Column("state", String(16), nullable=False),  # queued, succeeded, failed
+    Column("last_error", Text),
+    Column("created", Stamp, nullable=False),
+    Index(None, "state", "due_at"),
 )

@@ -1,0 +1,1 @@
+"""Functions: code packages, execution environments (Python, Node.js) and invocation."""

@@ -1,0 +1,1 @@
+"""Bootstraps that run inside execution environments (standard library / Node core only)."""

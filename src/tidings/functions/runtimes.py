@@ -1,0 +1,71 @@
+"""Which interpreter runs which Lambda runtime on this machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from functools import cache
+
+from tidings.domain.errors import InvalidInput
+from tidings.functions.environment import BOOTSTRAP_DIR
+
+PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
+SUPPORTED = PYTHON_RUNTIMES + NODE_RUNTIMES
+
+
+@cache
+def _real_executable(name: str) -> str | None:
+    """The interpreter binary behind ``name`` (a version manager's shim costs ~80 ms a start)."""
+    found = shutil.which(name)
+    if found is None:
+        return None
+    probe = "import sys; print(sys.executable)" if name.startswith("python") else "console.log(process.execPath)"
+    flag = "-c" if name.startswith("python") else "-e"
+    try:
+        done = subprocess.run([found, flag, probe], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    path = done.stdout.strip()
+    return path if done.returncode == 0 and path else None
+
+
+def python_for(runtime: str) -> str | None:
+    version = runtime.removeprefix("python")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    return _real_executable(f"python{version}")
+
+
+def command_for(runtime: str) -> tuple[str, ...]:
+    """The command that starts an environment's bootstrap for ``runtime``."""
+    if runtime in PYTHON_RUNTIMES:
+        python = python_for(runtime)
+        if python is None:
+            raise InvalidInput(
+                f"Runtime {runtime} is not available on this server: no python{runtime.removeprefix('python')} "
+                f"interpreter was found on PATH. Available: {', '.join(available())}",
+                member="Runtime",
+            )
+        return (python, "-I", "-S", "-B", str(BOOTSTRAP_DIR / "python_bootstrap.py"))
+    if runtime in NODE_RUNTIMES:
+        node = _real_executable("node")
+        if node is None:
+            raise InvalidInput(
+                f"Runtime {runtime} is not available on this server: Node.js (node) was not found on PATH",
+                member="Runtime",
+            )
+        return (node, str(BOOTSTRAP_DIR / "node_bootstrap.js"))
+    raise InvalidInput(
+        f"Value {runtime!r} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"[{', '.join(SUPPORTED)}]",
+        member="Runtime",
+    )
+
+
+def available() -> list[str]:
+    found = [r for r in PYTHON_RUNTIMES if python_for(r)]
+    if _real_executable("node"):
+        found += list(NODE_RUNTIMES)
+    return found
