@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import zipfile
+from pathlib import Path
 
 import orjson
 import typer
@@ -14,6 +17,8 @@ from tidings.config import DEFAULT_DATABASE_URL, Settings
 app = typer.Typer(help="Tidings: a self-hosted campaign engine that speaks Amazon Pinpoint's API.", no_args_is_help=True)
 segments_app = typer.Typer(help="Look at segments.", no_args_is_help=True)
 app.add_typer(segments_app, name="segments")
+functions_app = typer.Typer(help="Deploy and invoke functions on a running server.", no_args_is_help=True)
+app.add_typer(functions_app, name="functions")
 
 DatabaseUrl = typer.Option(DEFAULT_DATABASE_URL, envvar="TIDINGS_DATABASE_URL", help="SQLite or postgresql:// URL.")
 
@@ -105,6 +110,92 @@ def segments_preview(
             endpoint.get("OptOut", ""),
         )
     Console().print(table)
+
+
+ServerUrl = typer.Option("http://127.0.0.1:8765", envvar="TIDINGS_URL", help="The Tidings server to talk to.")
+
+
+def _lambda_client(url: str):
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def _zip_directory(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+@functions_app.command("deploy")
+def functions_deploy(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, metavar="DIR"),
+    name: str = typer.Option(..., "--name", help="Function name."),
+    runtime: str = typer.Option(..., "--runtime", help="python3.11-3.13 or nodejs18.x/20.x/22.x."),
+    handler: str = typer.Option(..., "--handler", help="e.g. app.handler or index.handler."),
+    timeout: int = typer.Option(3, help="Seconds."),
+    memory: int = typer.Option(128, help="MB."),
+    env: list[str] = typer.Option([], "--env", help="KEY=VALUE, repeatable."),
+    role: str = typer.Option("arn:aws:iam::000000000000:role/tidings", help="Stored as Lambda does; not enforced."),
+    url: str = ServerUrl,
+) -> None:
+    """Zip DIR and create the function, or update its code and configuration if it exists."""
+    from botocore.exceptions import ClientError
+
+    client = _lambda_client(url)
+    code = _zip_directory(directory)
+    variables = dict(item.split("=", 1) for item in env)
+    config = {"Runtime": runtime, "Handler": handler, "Timeout": timeout, "MemorySize": memory, "Role": role}
+    if variables:
+        config["Environment"] = {"Variables": variables}
+    try:
+        try:
+            result = client.create_function(FunctionName=name, Code={"ZipFile": code}, **config)
+            action = "created"
+        except client.exceptions.ResourceConflictException:
+            client.update_function_code(FunctionName=name, ZipFile=code)
+            result = client.update_function_configuration(FunctionName=name, **config)
+            action = "updated"
+    except ClientError as error:
+        Console(stderr=True).print(f"[red]{error.response['Error']['Message']}[/red]")
+        raise typer.Exit(1) from None
+    Console().print(f"{action} {result['FunctionArn']} ({result['CodeSize']} bytes, {runtime}, {handler})")
+
+
+@functions_app.command("invoke")
+def functions_invoke(
+    name: str = typer.Argument(..., metavar="NAME"),
+    payload: str = typer.Option("{}", help="The event, as JSON."),
+    url: str = ServerUrl,
+) -> None:
+    """Invoke a function and print its result and the tail of its log."""
+    import base64
+
+    from botocore.exceptions import ClientError
+
+    client = _lambda_client(url)
+    try:
+        result = client.invoke(FunctionName=name, Payload=payload.encode(), LogType="Tail")
+    except ClientError as error:
+        Console(stderr=True).print(f"[red]{error.response['Error']['Message']}[/red]")
+        raise typer.Exit(1) from None
+    console = Console()
+    console.print(base64.b64decode(result.get("LogResult", "")).decode(), end="", markup=False, highlight=False)
+    body = result["Payload"].read().decode()
+    if result.get("FunctionError"):
+        console.print(f"[red]Function error ({result['FunctionError']}):[/red]")
+    typer.echo(body)
+    if result.get("FunctionError"):
+        raise typer.Exit(1)
 
 
 def main() -> None:

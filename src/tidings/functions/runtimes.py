@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 
 from tidings.domain.errors import InvalidInput
 from tidings.functions.environment import BOOTSTRAP_DIR
@@ -18,11 +21,12 @@ SUPPORTED = PYTHON_RUNTIMES + NODE_RUNTIMES
 @cache
 def _real_executable(name: str) -> str | None:
     """The interpreter binary behind ``name`` (a version manager's shim costs ~80 ms a start)."""
-    found = shutil.which(name)
+    found = shutil.which(name) if "/" not in name else (name if os.access(name, os.X_OK) else None)
     if found is None:
         return None
-    probe = "import sys; print(sys.executable)" if name.startswith("python") else "console.log(process.execPath)"
-    flag = "-c" if name.startswith("python") else "-e"
+    is_python = Path(name).name.startswith("python")
+    probe = "import sys; print(sys.executable)" if is_python else "console.log(process.execPath)"
+    flag = "-c" if is_python else "-e"
     try:
         done = subprocess.run([found, flag, probe], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
@@ -31,11 +35,27 @@ def _real_executable(name: str) -> str | None:
     return path if done.returncode == 0 and path else None
 
 
+def _installed_pythons(version: str) -> list[str]:
+    """Interpreters of a version that version managers install but may not put on PATH."""
+    roots = [os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")) + f"/versions/{version}*/bin"]
+    roots.append(str(Path.home() / f".local/share/uv/python/cpython-{version}*/bin"))
+    roots += ["/usr/local/bin", "/usr/bin"]
+    found = []
+    for root in roots:
+        found += sorted(glob.glob(f"{root}/python{version}"), reverse=True)
+    return found
+
+
+@cache
 def python_for(runtime: str) -> str | None:
     version = runtime.removeprefix("python")
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return sys.executable
-    return _real_executable(f"python{version}")
+    for candidate in [f"python{version}", *_installed_pythons(version)]:
+        found = _real_executable(candidate)
+        if found:
+            return found
+    return None
 
 
 def command_for(runtime: str) -> tuple[str, ...]:
