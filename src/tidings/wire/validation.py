@@ -37,8 +37,13 @@ def _fail(path: str, message: str) -> InvalidInput:
 
 
 @cache
-def _pattern(regex: str) -> re.Pattern[str]:
-    return re.compile(regex)
+def _pattern(regex: str) -> re.Pattern[str] | None:
+    # A few model patterns use Java's Unicode classes (\p{L}); Python's re cannot read them,
+    # and those members (tag keys and values) go unchecked rather than be refused wrongly.
+    try:
+        return re.compile(regex)
+    except re.error:
+        return None
 
 
 def check(shape: Shape, value: Any, path: str) -> Any:
@@ -89,7 +94,8 @@ def check(shape: Shape, value: Any, path: str) -> Any:
         if enum and value not in enum:
             raise _fail(path, f"{value!r} is not one of {', '.join(enum)}")
         _check_length(meta, len(value), path, "characters")
-        if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
+        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if pattern is not None and not pattern.fullmatch(value):
             raise _fail(path, f"{value!r} does not match the pattern {meta['pattern']}")
         return value
     if kind in ("integer", "long"):
