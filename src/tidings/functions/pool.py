@@ -39,13 +39,12 @@ class Pool:
         """An idle environment, or None when the caller may start a new one."""
         async with self.freed:
             while True:
-                while self.idle:
-                    env = self.idle.pop()
-                    if env.alive:
-                        self.in_use += 1
-                        return env
                 if self.in_use < self.limit:
                     self.in_use += 1
+                    while self.idle:
+                        env = self.idle.pop()
+                        if env.alive:
+                            return env
                     return None
                 if not wait:
                     raise Throttled(
