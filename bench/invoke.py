@@ -1,0 +1,82 @@
+"""Invocations per second of a no-op function receiving a 50-endpoint payload.
+
+Two warm environments, two concurrent callers, through the same pool the server uses.
+Run: .venv/bin/python bench/invoke.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from payloads import campaign_payload  # noqa: E402
+
+from tidings.functions.environment import Spec  # noqa: E402
+from tidings.functions.pool import Pool  # noqa: E402
+from tidings.functions.runtimes import command_for  # noqa: E402
+
+HANDLERS = {
+    "python3.11": ("noop.py", "def handler(event, context):\n    return None\n", "noop.handler"),
+    "nodejs20.x": ("index.js", "exports.handler = async (event) => null;\n", "index.handler"),
+}
+
+
+async def measure(runtime: str, seconds: float, environments: int, work: Path) -> float:
+    filename, source, handler = HANDLERS[runtime]
+    code = work / runtime
+    code.mkdir()
+    (code / filename).write_text(source)
+    spec = Spec(
+        runtime, f"arn:aws:lambda:us-east-1:000000000000:function:{runtime}", runtime, handler,
+        command_for(runtime), code, 30, 128, {}, "us-east-1", "bench",
+    )  # fmt: skip
+    pool = Pool(spec, environments, work / "envs")
+    payload = campaign_payload()
+    await asyncio.gather(*(pool.invoke("warm", payload, spec.function_arn) for _ in range(environments)))
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            result = await pool.invoke("bench", payload, spec.function_arn)
+            assert not result.error, result.payload
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(environments)))
+    rate = done / (time.perf_counter() - started)
+    await pool.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--environments", type=int, default=2)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    print(f"payload: {len(campaign_payload())} bytes, 50 endpoints; {args.environments} environments")
+    for runtime in HANDLERS:
+        rates = []
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as work:
+                rates.append(runner(measure(runtime, args.seconds, args.environments, Path(work))))
+        print(f"{runtime:12s} median {statistics.median(rates):8,.0f} invocations/s  (rounds: {', '.join(f'{r:,.0f}' for r in rates)})")
+
+
+if __name__ == "__main__":
+    main()
