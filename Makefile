@@ -23,8 +23,12 @@ run: $(STAMP)
 	$(BIN)/tidings serve
 
 test: $(TEST_STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/invoke.py
+	$(BIN)/python bench/transport.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests
