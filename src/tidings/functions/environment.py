@@ -141,7 +141,7 @@ class Environment:
         self.init_ms = (time.perf_counter() - started) * 1000
         if frame is None:
             self.init_error = orjson.dumps(
-                {"errorMessage": f"Runtime failed to start: {await self._exit_reason()}", "errorType": "Runtime.ExitError"}
+                {"errorMessage": f"Runtime exited {await self._exit_reason()}", "errorType": "Runtime.ExitError"}
             )
             self.init_log = self._take_stray()
             await self.stop()
@@ -189,7 +189,8 @@ class Environment:
                 "client_context": client_context,
             }
         )
-        self.writer.write(HEADER.pack(len(header), len(event), 0) + header + event)
+        self.writer.write(HEADER.pack(len(header), len(event), 0) + header)
+        self.writer.write(event)
         try:
             frame = await asyncio.wait_for(self._read_frame(), timeout)
         except TimeoutError:
@@ -205,6 +206,11 @@ class Environment:
         finally:
             self.last_used = time.monotonic()
         duration = (time.perf_counter() - started) * 1000
+        if frame.header.get("id") != request_id:
+            # Out of step with its runtime: nothing it says can be trusted any more.
+            await self.stop()
+            message = f"RequestId: {request_id} Error: Runtime answered another request ({frame.header.get('id')})"
+            return self._failure(message, "Runtime.ExitError", self._take_stray(), started)
         log = frame.log + (self._take_stray() if self.stray_output else "")
         outcome = Outcome(frame.body, bool(frame.header.get("error")), log, duration)
         if outcome.error:
@@ -231,6 +237,11 @@ class Environment:
         if code < 0:
             return f"with error: signal: {signal.Signals(-code).name.lower().removeprefix('sig')}"
         return "without providing a reason" if code == 0 else f"with error: exit status {code}"
+
+    @property
+    def usable(self) -> bool:
+        """Started, not stopped, and its process has not exited on its own while idle."""
+        return self.alive and self.process is not None and self.process.returncode is None
 
     def max_memory_mb(self) -> int:
         try:

@@ -43,8 +43,9 @@ class Pool:
                     self.in_use += 1
                     while self.idle:
                         env = self.idle.pop()
-                        if env.alive:
+                        if env.usable:
                             return env
+                        await env.stop()
                     return None
                 if not wait:
                     raise Throttled(
