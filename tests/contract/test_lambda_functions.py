@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 
 import pytest
 
@@ -151,6 +152,18 @@ def test_unsafe_archives_are_refused_and_nothing_is_written(server, lambda_clien
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):
         lambda_client.update_function_code(FunctionName="safe-after", ZipFile=code)
     assert lambda_client.invoke(FunctionName="safe-after")["Payload"].read() == b'{"ok": true}'
+
+
+def test_archives_over_50_mb_are_refused(lambda_client, make):
+    too_big = zip_files({"app.py": "x = 1", "blob.bin": os.urandom(50 * 1024 * 1024 + 1024)})
+    with pytest.raises(lambda_client.exceptions.ClientError) as caught:
+        make("too-big", code=too_big)
+    error = caught.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert "Zipped size must be smaller than 52428800 bytes" in error["Error"]["Message"]
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_function(FunctionName="too-big")
 
 
 def test_unknown_functions_and_qualifiers(lambda_client, make):
