@@ -28,6 +28,9 @@ def handler(event, context):
         raise KeyError("no such thing")
     if action == "sleep":
         time.sleep(event["seconds"])
+    if action == "hold":
+        open(event["path"], "w").close()  # tell the test this invocation is running
+        time.sleep(event["seconds"])
     if action == "exit":
         sys.exit(4)
     if action == "append":
@@ -276,7 +279,7 @@ def test_event_invocations_run_and_failures_are_retried_twice(lambda_client, fun
     assert failing_path.read_text() == "xxx"
 
 
-def test_reserved_concurrency_throttles(lambda_client, functions):
+def test_reserved_concurrency_throttles(lambda_client, functions, tmp_path):
     name = f"throttled-{uuid.uuid4().hex[:8]}"
     lambda_client.create_function(
         FunctionName=name, Runtime="python3.11", Handler="app.handler", Role=ROLE, Timeout=5,
@@ -284,9 +287,12 @@ def test_reserved_concurrency_throttles(lambda_client, functions):
     )
     try:
         lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-        busy = threading.Thread(target=call, args=(lambda_client, name, {"action": "sleep", "seconds": 1.5}))
+        running = tmp_path / "running"
+        busy = threading.Thread(
+            target=call, args=(lambda_client, name, {"action": "hold", "path": str(running), "seconds": 1.5})
+        )
         busy.start()
-        time.sleep(0.7)
+        assert _wait_for(running.exists)
         with pytest.raises(lambda_client.exceptions.TooManyRequestsException) as caught:
             call(lambda_client, name, {})
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
