@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from tidings.domain.common import format_date, parse_date
 from tidings.domain.errors import InvalidInput, NotFound
@@ -230,7 +230,11 @@ def _dimensions(dims: dict, now: datetime) -> Cond:
         point = location["GPSPoint"]
         coords = point["Coordinates"]
         parts.append(
-            Near(coords["Latitude"], coords["Longitude"], point.get("RangeInKilometers", DEFAULT_RANGE_KM))
+            Near(
+                coords["Latitude"],
+                coords["Longitude"],
+                point.get("RangeInKilometers", DEFAULT_RANGE_KM),
+            )
         )
     return all_of(parts)
 
@@ -261,7 +265,11 @@ def field_value(doc: dict, field: str) -> object:
 
 
 def attribute_values(doc: dict, source: str, name: str) -> list:
-    holder = doc.get("Attributes") if source == "Attributes" else (doc.get("User") or {}).get("UserAttributes")
+    holder = (
+        doc.get("Attributes")
+        if source == "Attributes"
+        else (doc.get("User") or {}).get("UserAttributes")
+    )
     values = (holder or {}).get(name)
     return values if isinstance(values, list) else []
 
@@ -281,10 +289,15 @@ def matches(cond: Cond, doc: dict) -> bool:
         return any(v in cond.values for v in attribute_values(doc, cond.source, cond.name))
     if isinstance(cond, AttributeContains):
         return any(
-            needle in v for v in attribute_values(doc, cond.source, cond.name) for needle in cond.values
+            needle in v
+            for v in attribute_values(doc, cond.source, cond.name)
+            for needle in cond.values
         )
     if isinstance(cond, AttributeDate):
-        return any(_date_matches(cond, parse_date(v)) for v in attribute_values(doc, cond.source, cond.name))
+        return any(
+            _date_matches(cond, parse_date(v))
+            for v in attribute_values(doc, cond.source, cond.name)
+        )
     if isinstance(cond, MetricCompare):
         value = (doc.get("Metrics") or {}).get(cond.name)
         return isinstance(value, int | float) and compare(value, cond.operator, cond.value)
@@ -320,8 +333,14 @@ def _date_matches(cond: AttributeDate, value: datetime | None) -> bool:
     if cond.operator == "AFTER":
         return value > bounds[0]
     if cond.operator == "ON":
-        return value.date() == bounds[0].date()
+        # The UTC date on both sides: .date() alone keeps each value's own offset, so
+        # 22:00 at -05:00 would land on the day before the UTC one.
+        return _utc_date(value) == _utc_date(bounds[0])
     return bounds[0] <= value <= bounds[1]
+
+
+def _utc_date(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -340,7 +359,8 @@ def check_request(request: dict, exists: Callable[[str, int | None], bool]) -> N
     root = "WriteSegmentRequest"
     if request.get("Dimensions") and request.get("SegmentGroups"):
         raise InvalidInput(
-            f"{root} may carry Dimensions or SegmentGroups, not both", member=f"{root}.SegmentGroups"
+            f"{root} may carry Dimensions or SegmentGroups, not both",
+            member=f"{root}.SegmentGroups",
         )
     count = 0
     if "Dimensions" in request:

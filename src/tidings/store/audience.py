@@ -50,7 +50,9 @@ class Member:
     doc: str  # the stored endpoint JSON, as text
 
 
-def condition(conn: Connection, app_id: str, segment_id: str, version: int | None, now: datetime) -> seg.Cond:
+def condition(
+    conn: Connection, app_id: str, segment_id: str, version: int | None, now: datetime
+) -> seg.Cond:
     """The condition of a stored segment version, with referenced segments resolved."""
 
     def lookup(ref_id: str, ref_version: int | None) -> dict:
@@ -122,21 +124,30 @@ def to_sql(cond: seg.Cond, dialect: str) -> ColumnElement[bool] | None:
     if isinstance(cond, seg.AttributeIn):
         if pg:
             values = _pg_attribute(cond.source, cond.name)
-            return func.coalesce(values.op("?|")(array(cond.values)), false())
+            # bool_op: a plain op() would type the result as JSONB, and NOT over it breaks.
+            return func.coalesce(values.bool_op("?|")(array(cond.values)), false())
         return exists(_sqlite_values(cond.source, cond.name, lambda v: v.in_(cond.values)))
     if isinstance(cond, seg.AttributeContains):
         if pg:
-            element = func.jsonb_array_elements_text(_pg_attribute(cond.source, cond.name)).table_valued("value")
+            element = func.jsonb_array_elements_text(
+                _pg_attribute(cond.source, cond.name)
+            ).table_valued("value")
             hits = or_(*[func.strpos(element.c.value, n) > 0 for n in cond.values])
             return exists(select(literal(1)).select_from(element).where(hits))
         return exists(
-            _sqlite_values(cond.source, cond.name, lambda v: or_(*[func.instr(v, n) > 0 for n in cond.values]))
+            _sqlite_values(
+                cond.source, cond.name, lambda v: or_(*[func.instr(v, n) > 0 for n in cond.values])
+            )
         )
     if isinstance(cond, seg.MetricCompare):
         if pg:
             value = cast(_jsonb()["Metrics"][cond.name].astext, Float(precision=53))
         else:
-            metric = func.json_each(E.doc, "$.Metrics").table_valued("key", "value", "type").alias("metric")
+            metric = (
+                func.json_each(E.doc, "$.Metrics")
+                .table_valued("key", "value", "type")
+                .alias("metric")
+            )
             test = _compare(metric.c.value, cond.operator, cond.value)
             return exists(
                 select(literal(1))
@@ -164,7 +175,7 @@ def _field(field: str, pg: bool):
         return E.channel_type
     parts = field.split(".")
     if pg:
-        return _jsonb()[tuple(parts)].astext
+        return _pg_path(tuple(parts[:-1]))[parts[-1]].astext
     return func.json_extract(E.doc, "$." + field)
 
 
@@ -172,12 +183,24 @@ def _jsonb():
     return type_coerce(E.doc, JSONB)
 
 
+def _pg_path(keys: tuple[str, ...]):
+    """``doc -> k1 -> k2 ...`` (``doc[k1][k2]`` on PostgreSQL 14+), one text bind per key.
+    Not ``doc #> '{k1,k2}'``: SQLAlchemy writes that path as an unescaped array literal, so
+    an attribute named ``a,b``, ``{x}`` or ``NULL`` would point elsewhere or fail."""
+    value = _jsonb()
+    for key in keys:
+        value = value[key]
+    return value
+
+
 def _pg_attribute(source: str, name: str):
-    return _jsonb()[_PG_PATHS[source] + (name,)]
+    return _pg_path(_PG_PATHS[source] + (name,))
 
 
 def _sqlite_values(source: str, name: str, test):
-    attributes = func.json_each(E.doc, _JSON_PATHS[source]).table_valued("key", "value").alias("attr")
+    attributes = (
+        func.json_each(E.doc, _JSON_PATHS[source]).table_valued("key", "value").alias("attr")
+    )
     values = func.json_each(attributes.c.value).table_valued("value").alias("val")
     return (
         select(literal(1))
@@ -187,7 +210,9 @@ def _sqlite_values(source: str, name: str, test):
     )
 
 
-def preview(db: Database, app_id: str, segment_id: str, version: int | None, limit: int) -> tuple[int, list[dict]]:
+def preview(
+    db: Database, app_id: str, segment_id: str, version: int | None, limit: int
+) -> tuple[int, list[dict]]:
     """How many endpoints a segment version holds now, and the first ``limit`` of them."""
     with db.read() as conn:
         cond = condition(conn, app_id, segment_id, version, datetime.now(UTC))

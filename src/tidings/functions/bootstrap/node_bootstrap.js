@@ -32,7 +32,7 @@ const NO_OP = () => {};
 const userRequire = createRequire('/var/runtime/index.mjs');
 
 // ---------------------------------------------------------------------------------------------
-// Errors (Errors.js)
+// Errors
 
 // Lambda's own error types: their name (and so errorType) is "Runtime.<class name>".
 function runtimeError(cls) {
@@ -136,7 +136,7 @@ function toFormatted(error) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Logs (LogPatch.js): console and the process's stdout/stderr go into a buffer that is sent
+// Logs: console and the process's stdout/stderr go into a buffer that is sent
 // with the next frame (the ready frame during init, the result frame during an invocation).
 
 let logParts = [];
@@ -339,7 +339,7 @@ function connect(fd) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Loading the handler (UserFunction.js)
+// Loading the handler
 
 function moduleRootAndHandler(fullHandlerString) {
   const handlerString = path.basename(fullHandlerString);
@@ -505,7 +505,7 @@ function handlerMetadata(handler) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Invocations (Runtime.js, CallbackContext.js, InvokeContext.js)
+// Invocations
 
 let phase = 'init'; // 'init', then 'running', then 'dying'
 let dyingCode = null; // the exit code once an error has been reported and the process is ending
