@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
-from pathlib import Path
 
 ROLE = "arn:aws:iam::000000000000:role/tidings-test"
 
@@ -21,11 +20,3 @@ def zip_files(files: dict[str, str | bytes], *, symlinks: dict[str, str] | None 
             archive.writestr(info, target)
     return buffer.getvalue()
 
-
-def zip_directory(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return buffer.getvalue()

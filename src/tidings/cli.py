@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import zipfile
 from pathlib import Path
 
 import orjson
@@ -127,15 +125,6 @@ def _lambda_client(url: str):
     )
 
 
-def _zip_directory(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return buffer.getvalue()
-
-
 @functions_app.command("deploy")
 def functions_deploy(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, metavar="DIR"),
@@ -151,8 +140,10 @@ def functions_deploy(
     """Zip DIR and create the function, or update its code and configuration if it exists."""
     from botocore.exceptions import ClientError
 
+    from tidings.functions.code import zip_directory
+
     client = _lambda_client(url)
-    code = _zip_directory(directory)
+    code = zip_directory(directory)
     variables = dict(item.split("=", 1) for item in env)
     config = {"Runtime": runtime, "Handler": handler, "Timeout": timeout, "MemorySize": memory, "Role": role}
     if variables:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ACCOUNT, REGION
+from tests.pages import all_pages
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -310,18 +311,7 @@ def test_get_campaigns_pages(pinpoint, app_id, segment_id):
     made = [create(pinpoint, app_id, minimal(segment_id, Name=f"c{i}"))["Id"] for i in range(3)]
     update(pinpoint, app_id, made[0], {"IsPaused": True})
 
-    seen, token, pages = [], None, 0
-    while True:
-        extra = {"Token": token} if token else {}
-        page = pinpoint.get_campaigns(ApplicationId=app_id, PageSize="2", **extra)[
-            "CampaignsResponse"
-        ]
-        assert len(page["Item"]) <= 2
-        seen.extend(page["Item"])
-        pages += 1
-        token = page.get("NextToken")
-        if not token:
-            break
+    seen, pages = all_pages(pinpoint.get_campaigns, "CampaignsResponse", 2, ApplicationId=app_id)
     assert pages == 2
     assert sorted(c["Id"] for c in seen) == sorted(made)
     first = next(c for c in seen if c["Id"] == made[0])

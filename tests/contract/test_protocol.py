@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.pages import all_pages
+
 
 def raw(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     parts = urlsplit(server.url)
@@ -85,16 +87,8 @@ def test_success_codes_follow_the_model(pinpoint, app_id):
 
 def test_paging_with_page_size_and_token(pinpoint):
     ids = {pinpoint.create_app(CreateApplicationRequest={"Name": f"p{i}"})["ApplicationResponse"]["Id"] for i in range(5)}
-    seen, token, pages = [], None, 0
-    while True:
-        kwargs = {"PageSize": "2"} | ({"Token": token} if token else {})
-        page = pinpoint.get_apps(**kwargs)["ApplicationsResponse"]
-        assert len(page["Item"]) <= 2
-        seen += [item["Id"] for item in page["Item"]]
-        pages += 1
-        token = page.get("NextToken")
-        if not token:
-            break
+    items, pages = all_pages(pinpoint.get_apps, "ApplicationsResponse", 2)
+    seen = [item["Id"] for item in items]
     assert ids <= set(seen)
     assert len(seen) == len(set(seen))
     assert pages >= 3

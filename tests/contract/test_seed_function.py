@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.zips import zip_directory
+from tidings.functions.code import zip_directory
 
 SEED_FUNCTION = Path(__file__).resolve().parents[1] / "fixtures" / "seed_function"
 SEED_DOCUMENT = Path(__file__).resolve().parents[3] / "shared" / "seed"

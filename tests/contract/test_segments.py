@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.conftest import ACCOUNT, REGION
+from tests.pages import all_pages
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -331,18 +332,7 @@ def test_get_segments_pages(pinpoint, app_id):
     made = [create(pinpoint, app_id, Name=f"s{i}", Dimensions=PRO)["Id"] for i in range(3)]
     update(pinpoint, app_id, made[1], Name="s1 renamed")
 
-    seen, token, pages = [], None, 0
-    while True:
-        extra = {"Token": token} if token else {}
-        page = pinpoint.get_segments(ApplicationId=app_id, PageSize="2", **extra)[
-            "SegmentsResponse"
-        ]
-        assert len(page["Item"]) <= 2
-        seen.extend(page["Item"])
-        pages += 1
-        token = page.get("NextToken")
-        if not token:
-            break
+    seen, pages = all_pages(pinpoint.get_segments, "SegmentsResponse", 2, ApplicationId=app_id)
     assert pages == 2
     assert sorted(s["Id"] for s in seen) == sorted(made)
     by_id = {s["Id"]: s for s in seen}

@@ -83,6 +83,16 @@ def _check_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
             )
 
 
+def zip_directory(directory: Path) -> bytes:
+    """A deployment package of every file below ``directory`` (paths relative to it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
 def unpack(package_zip: bytes, target: Path) -> Path:
     """Unpack into ``target`` (atomically: a reader never sees a half-written directory)."""
     if target.exists():
