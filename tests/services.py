@@ -52,7 +52,11 @@ def fresh_postgres_database() -> Iterator[str]:
     name = f"tidings_test_{uuid.uuid4().hex[:12]}"
     with _admin_connect() as admin:
         user = admin.info.user
-        admin.execute(f'CREATE DATABASE "{name}"')
+        # A language collation, as most deployments have: ordering must not depend on it.
+        admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8 LOCALE_PROVIDER icu '
+            "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
     try:
         yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
     finally:

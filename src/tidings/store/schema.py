@@ -43,7 +43,9 @@ endpoints = Table(
     "endpoints",
     metadata,
     Column("app_id", Id, primary_key=True),
-    Column("id", Text, primary_key=True),
+    # Byte order on PostgreSQL as on SQLite, whatever the database's collation: keyset
+    # streams then come out in one order everywhere, and comparisons stay cheap.
+    Column("id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
     Column("channel_type", String(24)),
     Column("address", Text),
     Column("endpoint_status", String(16), nullable=False),
