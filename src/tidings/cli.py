@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from pathlib import Path
 
@@ -169,8 +170,6 @@ def functions_invoke(
     url: str = ServerUrl,
 ) -> None:
     """Invoke a function and print its result and the tail of its log."""
-    import base64
-
     from botocore.exceptions import ClientError
 
     client = _lambda_client(url)

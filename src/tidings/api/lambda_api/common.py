@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from tidings.domain import functions as rules
@@ -58,6 +59,4 @@ def code_location(call: Call, record: FunctionRecord) -> dict:
 
 
 def _b64(hex_digest: str) -> str:
-    import base64
-
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
