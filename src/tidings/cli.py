@@ -91,7 +91,7 @@ def segments_preview(
     try:
         total, first = preview(db, application_id, segment_id, version, limit)
     except TidingsError as error:
-        Console(stderr=True).print(f"[red]{error.message}[/red]")
+        _fail(error.message)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(orjson.dumps({"Count": total, "Endpoints": first}, option=orjson.OPT_INDENT_2).decode())
@@ -109,6 +109,11 @@ def segments_preview(
             endpoint.get("OptOut", ""),
         )
     Console().print(table)
+
+
+def _fail(message: str) -> None:
+    # Messages quote patterns such as [a-zA-Z]: print them as they are, not as markup.
+    Console(stderr=True).print(message, style="red", markup=False, highlight=False)
 
 
 ServerUrl = typer.Option("http://127.0.0.1:8765", envvar="TIDINGS_URL", help="The Tidings server to talk to.")
@@ -158,7 +163,7 @@ def functions_deploy(
             result = client.update_function_configuration(FunctionName=name, **config)
             action = "updated"
     except ClientError as error:
-        Console(stderr=True).print(f"[red]{error.response['Error']['Message']}[/red]")
+        _fail(error.response["Error"]["Message"])
         raise typer.Exit(1) from None
     Console().print(f"{action} {result['FunctionArn']} ({result['CodeSize']} bytes, {runtime}, {handler})")
 
@@ -176,7 +181,7 @@ def functions_invoke(
     try:
         result = client.invoke(FunctionName=name, Payload=payload.encode(), LogType="Tail")
     except ClientError as error:
-        Console(stderr=True).print(f"[red]{error.response['Error']['Message']}[/red]")
+        _fail(error.response["Error"]["Message"])
         raise typer.Exit(1) from None
     console = Console()
     console.print(base64.b64decode(result.get("LogResult", "")).decode(), end="", markup=False, highlight=False)
