@@ -171,6 +171,8 @@ def test_dimensions_and_segment_groups_together_are_refused(pinpoint, app_id):
     assert "Dimensions" in error(caught) and "SegmentGroups" in error(caught)
     with pytest.raises(pinpoint.exceptions.BadRequestException):
         update(pinpoint, app_id, pro["Id"], Dimensions=EMAIL, SegmentGroups=groups)
+    with pytest.raises(pinpoint.exceptions.BadRequestException):
+        create(pinpoint, app_id, Name="empty dims", Dimensions={}, SegmentGroups=groups)
     assert (
         pinpoint.get_segment(ApplicationId=app_id, SegmentId=pro["Id"])["SegmentResponse"][
             "Version"

@@ -357,7 +357,9 @@ def check_request(request: dict, exists: Callable[[str, int | None], bool]) -> N
     """Raise InvalidInput (or NotFound for a missing source segment) for a request Pinpoint
     would refuse. ``exists`` tells whether a referenced segment (and version) exists."""
     root = "WriteSegmentRequest"
-    if request.get("Dimensions") and request.get("SegmentGroups"):
+    # Present is enough: an empty Dimensions next to SegmentGroups would be stored and echoed
+    # with both, a segment no reader could make sense of.
+    if "Dimensions" in request and "SegmentGroups" in request:
         raise InvalidInput(
             f"{root} may carry Dimensions or SegmentGroups, not both",
             member=f"{root}.SegmentGroups",

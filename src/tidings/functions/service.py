@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import orjson
 
@@ -59,6 +60,7 @@ class FunctionService:
         self.data_dir = Path(settings.data_dir).resolve()
         self.pools: dict[str, Pool] = {}
         self.wake_events = asyncio.Event()
+        self._logs: dict[str, TextIO] = {}
         self._tasks: list[asyncio.Task] = []
 
     # --- records, code, pools ----------------------------------------------------------
@@ -121,7 +123,10 @@ class FunctionService:
         return pool
 
     async def forget(self, name: str) -> None:
-        """Stop a deleted function's environments."""
+        """Stop a deleted function's environments and close its log."""
+        sink = self._logs.pop(name, None)
+        if sink is not None:
+            sink.close()
         pool = self.pools.pop(name, None)
         if pool is not None:
             await pool.close()
@@ -166,10 +171,14 @@ class FunctionService:
         return Result(body, "Unhandled" if error else None, tail, invocation)
 
     def write_log(self, name: str, text: str) -> None:
-        folder = self.data_dir / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{name}.log", "a", encoding="utf-8") as sink:
-            sink.write(text)
+        """Append to the function's log; files stay open, as every invocation writes one."""
+        sink = self._logs.get(name)
+        if sink is None:
+            folder = self.data_dir / "logs"
+            folder.mkdir(parents=True, exist_ok=True)
+            sink = self._logs[name] = open(folder / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115
+        sink.write(text)
+        sink.flush()
 
     def enqueue(self, name: str, payload: bytes) -> str:
         """Queue an Event invocation; it is retried twice after a function error."""
