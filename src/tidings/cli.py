@@ -38,6 +38,22 @@ def serve(
     event_retry_base_delay: float = typer.Option(
         60.0, envvar="TIDINGS_EVENT_RETRY_BASE_DELAY", help="Seconds before retrying a failed Event invocation (doubles)."
     ),
+    delivery_attempts: int = typer.Option(3, envvar="TIDINGS_DELIVERY_ATTEMPTS", help="Tries per batch of a campaign run."),
+    attempt_timeout: float = typer.Option(
+        15.0, envvar="TIDINGS_ATTEMPT_TIMEOUT", help="Seconds one delivery attempt (function or webhook) may take."
+    ),
+    retry_base_delay: float = typer.Option(
+        1.0, envvar="TIDINGS_RETRY_BASE_DELAY", help="Seconds before a failed batch is retried (doubles, with jitter)."
+    ),
+    max_consecutive_failed_batches: int = typer.Option(
+        10, envvar="TIDINGS_MAX_CONSECUTIVE_FAILED_BATCHES", help="Failed batches in a row that pause a campaign."
+    ),
+    max_batches_in_flight: int = typer.Option(
+        16, envvar="TIDINGS_MAX_BATCHES_IN_FLIGHT", help="Batches of one activity delivered at once."
+    ),
+    webhook_ownership_check: bool = typer.Option(
+        True, envvar="TIDINGS_WEBHOOK_OWNERSHIP_CHECK", help="HEAD a webhook URL on campaign create/update."
+    ),
     allow_http_loopback: bool = typer.Option(
         False, envvar="TIDINGS_ALLOW_HTTP_LOOPBACK", help="Development only: accept http:// webhooks on loopback."
     ),
@@ -61,6 +77,12 @@ def serve(
         data_dir=data_dir,
         max_environments=max_environments,
         event_retry_base_delay_s=event_retry_base_delay,
+        delivery_attempts=delivery_attempts,
+        attempt_timeout_s=attempt_timeout,
+        retry_base_delay_s=retry_base_delay,
+        max_consecutive_failed_batches=max_consecutive_failed_batches,
+        max_batches_in_flight=max_batches_in_flight,
+        webhook_ownership_check=webhook_ownership_check,
         allow_http_loopback=allow_http_loopback,
         strict_output=strict_output,
     )

@@ -22,6 +22,17 @@ class Settings:
     environment_idle_s: float = 600.0
     # Event invocations: retried twice after a function error, after this delay and twice it.
     event_retry_base_delay_s: float = 60.0
+    # Campaign runs: a batch is tried this many times, each attempt waiting at most
+    # attempt_timeout_s, with exponential backoff (and jitter) from retry_base_delay_s.
+    delivery_attempts: int = 3
+    attempt_timeout_s: float = 15.0
+    retry_base_delay_s: float = 1.0
+    # This many failed batches in a row pause the campaign instead of burning the audience.
+    max_consecutive_failed_batches: int = 10
+    # Batches of one activity delivered at once (also bounded by a function's environments).
+    max_batches_in_flight: int = 16
+    # Webhooks: a HEAD request on create/update must answer X-Amz-Pinpoint-AccountId.
+    webhook_ownership_check: bool = True
     # Development only: accept http:// webhook URLs that point at loopback addresses.
     allow_http_loopback: bool = False
     # Development only: fail a request whose output has members its shape lacks.

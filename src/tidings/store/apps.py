@@ -19,6 +19,11 @@ _OWNED = (
     t.campaign_versions,
     t.campaigns,
     t.activities,
+    t.delivery_batches,
+    t.deliveries,
+    t.events,
+    t.event_streams,
+    t.signing_secrets,
     t.tags,
 )
 

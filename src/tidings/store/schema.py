@@ -104,6 +104,8 @@ campaigns = Table(
     Column("version", Integer, nullable=False),
     Column("status", String(24), nullable=False),
     Column("creation_date", Stamp, nullable=False),
+    Column("next_run_at", Stamp),  # when the scheduler starts the next run; null = none planned
+    Index(None, "next_run_at"),
 )
 
 campaign_versions = Table(
@@ -121,16 +123,95 @@ activities = Table(
     Column("app_id", Id, primary_key=True),
     Column("campaign_id", Id, primary_key=True),
     Column("id", Id, primary_key=True),
+    Column("run_id", Id, nullable=False),  # the activities of one run share it
+    Column("campaign_version", Integer, nullable=False),  # the campaign version the run sends
     Column("treatment_id", String(8), nullable=False),
+    # PENDING -> RUNNING -> COMPLETED, or PAUSED / CANCELLED
     Column("state", String(16), nullable=False),
     Column("result", String(16)),
-    Column("scheduled_start", Stamp),
+    Column("scheduled_start", Stamp, nullable=False),
     Column("start", Stamp),
     Column("end", Stamp),
-    Column("total_endpoint_count", Integer),
-    Column("successful_endpoint_count", Integer),
-    Column("doc", Document, nullable=False),  # further ActivityResponse members
+    Column("total_endpoint_count", Integer, nullable=False),  # handed to the channel
+    Column("successful_endpoint_count", Integer, nullable=False),
+    Column("failed_endpoint_count", Integer, nullable=False),
+    # Planning checkpoint: the last endpoint id scanned, and whether the scan is done.
+    Column("cursor", Text().with_variant(Text(collation="C"), "postgresql")),
+    Column("planned", Integer, nullable=False),  # 0 or 1
+    Column("batch_count", Integer, nullable=False),
+    Column("lease_owner", String(36)),
+    Column("lease_until", Float),  # epoch seconds
+    Column("metrics", Document, nullable=False),  # ExecutionMetrics: skip reasons and counts
+    Column("message", Text),  # why the activity failed or paused, for people
     Index(None, "app_id", "campaign_id", "scheduled_start"),
+    Index(None, "state"),
+)
+
+# A batch of at most 50 endpoints for one activity. Its id is the idempotency key the
+# channel receives; a batch is written with the planning checkpoint that produced it.
+delivery_batches = Table(
+    "delivery_batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", Id, nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    Column("activity_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("endpoint_ids", Document, nullable=False),
+    Column("state", String(16), nullable=False),  # queued, done
+    Column("attempts", Integer, nullable=False),
+    Column("created", Stamp, nullable=False),
+    Index(None, "activity_id", "state"),
+)
+
+# One record per endpoint per activity: the campaign_send_status it ended with. These are
+# also the campaign's `_campaign.send` events and the source of its KPIs.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("app_id", Id, nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    Column("activity_id", Id, primary_key=True),
+    Column("endpoint_id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    Column("treatment_id", String(8), nullable=False),
+    Column("status", String(32), nullable=False),  # campaign_send_status
+    Column("reason", Text),
+    Column("batch_id", String(36)),
+    Column("at", Stamp, nullable=False),
+    Column("endpoint", Document),  # the endpoint as sent (or skipped), for the event record
+    Index(None, "app_id", "campaign_id", "at"),
+    Index(None, "app_id", "endpoint_id", "at"),
+)
+
+# Events reported through PutEvents.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("app_id", Id, nullable=False),
+    Column("endpoint_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("timestamp", Stamp, nullable=False),
+    Column("arrival", Stamp, nullable=False),
+    Column("doc", Document, nullable=False),  # the Event as sent
+    Index(None, "app_id", "event_type", "timestamp"),
+)
+
+event_streams = Table(
+    "event_streams",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("doc", Document, nullable=False),  # the EventStream response
+)
+
+# The per-app secret that signs webhook deliveries (HMAC-SHA256).
+signing_secrets = Table(
+    "signing_secrets",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created", Stamp, nullable=False),
 )
 
 tags = Table(
