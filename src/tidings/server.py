@@ -5,6 +5,7 @@ from __future__ import annotations
 from tidings.api.lambda_api import HANDLERS as LAMBDA_HANDLERS
 from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
 from tidings.api.state import State
+from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.functions.service import FunctionService
 from tidings.store.db import Database
@@ -23,7 +24,11 @@ def services() -> list[Service]:
 async def lifespan(phase: str, state: State) -> None:
     if phase == "startup":
         state.functions.start()
+        if state.campaigns is not None:
+            state.campaigns.start()
     else:
+        if state.campaigns is not None:
+            await state.campaigns.stop()
         await state.functions.stop()
         state.db.dispose()
 
@@ -32,5 +37,7 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     """The ASGI application for ``settings``; migrations are applied to the store first."""
     db = db or Database(settings.database_url)
     upgrade(db)
-    state = State(db=db, settings=settings, functions=FunctionService(db, settings))
+    functions = FunctionService(db, settings)
+    engine = CampaignEngine(db, settings, functions)
+    state = State(db=db, settings=settings, functions=functions, campaigns=engine)
     return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)

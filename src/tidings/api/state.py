@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.domain import arns
 from tidings.functions.service import FunctionService
@@ -15,6 +16,7 @@ class State:
     db: Database
     settings: Settings
     functions: FunctionService
+    campaigns: CampaignEngine | None = None  # runs campaigns; set by the server
 
     def app_arn(self, app_id: str) -> str:
         return arns.app_arn(self.settings.region, self.settings.account_id, app_id)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from tidings.domain import schedules
 from tidings.domain.common import require_date
 from tidings.domain.errors import InvalidInput
 
@@ -315,12 +316,24 @@ def initial_status(request: dict) -> str:
     return "PAUSED" if request.get("IsPaused") else "SCHEDULED"
 
 
-def status_after_update(current: str, request: dict) -> str:
+def status_after_update(current: str, previous: dict, request: dict) -> str:
+    """A paused campaign pauses; a run in progress goes on; a completed campaign stays
+    completed unless its schedule changes; otherwise it is scheduled (again)."""
     if request.get("IsPaused"):
         return "PAUSED"
     if current in ("EXECUTING", "DELETED"):
         return current
+    if current == "COMPLETED" and request.get("Schedule") == previous.get("Schedule"):
+        return "COMPLETED"
     return "SCHEDULED"
+
+
+def next_run_after_write(status: str, request: dict, now: datetime) -> datetime | None:
+    """When the scheduler should start the campaign's next run, after a create or update.
+    An executing campaign plans its next run when the current one ends."""
+    if status != "SCHEDULED":
+        return None
+    return schedules.first_run(request["Schedule"], now)
 
 
 def campaign_document(

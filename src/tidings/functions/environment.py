@@ -173,12 +173,18 @@ class Environment:
         )
 
     async def invoke(
-        self, request_id: str, event: bytes, invoked_arn: str, client_context: str | None = None
+        self,
+        request_id: str,
+        event: bytes,
+        invoked_arn: str,
+        client_context: str | None = None,
+        timeout_s: float | None = None,
     ) -> Outcome:
-        """Run one invocation. The environment must be started and idle."""
+        """Run one invocation. The environment must be started and idle. ``timeout_s``
+        shortens the function's own timeout (a caller that waits less, as campaigns do)."""
         assert self.writer is not None and self.alive
         self.invocations += 1
-        timeout = self.spec.timeout_s
+        timeout = self.spec.timeout_s if timeout_s is None else min(self.spec.timeout_s, timeout_s)
         started = time.perf_counter()
         header = orjson.dumps(
             {

@@ -72,6 +72,7 @@ class Pool:
         client_context: str | None = None,
         *,
         wait: bool = True,
+        timeout_s: float | None = None,
     ) -> Invocation:
         """Run one invocation in a warm environment (starting one if needed). With all
         environments busy, wait for one, or with ``wait=False`` refuse (429)."""
@@ -85,7 +86,7 @@ class Pool:
                 if env.init_error is not None:
                     outcome = Outcome(env.init_error, True, "", 0.0, error_type=error_type_of(env.init_error))
                     return self._finish(request_id, outcome, init_log, init_ms, 0)
-            outcome = await env.invoke(request_id, event, invoked_arn, client_context)
+            outcome = await env.invoke(request_id, event, invoked_arn, client_context, timeout_s)
             return self._finish(request_id, outcome, init_log, init_ms, env.max_memory_mb())
         finally:
             await self._release(env)

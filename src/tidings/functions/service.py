@@ -142,6 +142,7 @@ class FunctionService:
         client_context: str | None = None,
         wait: bool | None = None,
         record: FunctionRecord | None = None,
+        timeout_s: float | None = None,
     ) -> Result:
         """Invoke synchronously. Without ``wait``, a function with reserved concurrency
         refuses (429) when all its environments are busy, and other functions wait."""
@@ -156,7 +157,9 @@ class FunctionService:
         if wait is None:
             wait = record.reserved_concurrency is None
         request_id = request_id or str(uuid.uuid4())
-        invocation = await pool.invoke(request_id, payload or b"{}", self.arn(name), client_context, wait=wait)
+        invocation = await pool.invoke(
+            request_id, payload or b"{}", self.arn(name), client_context, wait=wait, timeout_s=timeout_s
+        )
         self.write_log(name, invocation.log)
         body, error = invocation.payload, invocation.error
         if len(body) > MAX_RESPONSE:

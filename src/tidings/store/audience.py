@@ -48,6 +48,9 @@ class Member:
     id: str
     cohort_id: int
     doc: str  # the stored endpoint JSON, as text
+    channel_type: str | None = None
+    opt_out: str = "NONE"
+    endpoint_status: str = "ACTIVE"
 
 
 def condition(
@@ -80,22 +83,39 @@ def stream(
     after: str | None = None,
 ) -> Iterator[Member]:
     """Every endpoint of the app matching ``cond``, in id order, starting after ``after``."""
-    where, residual = split(cond, db.dialect)
-    check = None if residual == seg.Const(True) else residual
-    doc_text = cast(E.doc, Text) if db.dialect == "postgresql" else type_coerce(E.doc, Text)
-    base = select(E.id, E.cohort_id, doc_text.label("doc")).where(E.app_id == app_id)
-    if where is not None:
-        base = base.where(where)
+    reader = PageReader(db, app_id, cond)
     while True:
-        query = base if after is None else base.where(E.id > after)
-        with db.read() as conn:
-            rows = conn.execute(query.order_by(E.id).limit(page_size)).all()
-        for row in rows:
-            if check is None or seg.matches(check, orjson.loads(row.doc)):
-                yield Member(row.id, row.cohort_id, row.doc)
-        if len(rows) < page_size:
+        members, after = reader.page(after, page_size)
+        yield from members
+        if after is None:
             return
-        after = rows[-1].id
+
+
+class PageReader:
+    """Reads a condition's endpoints one keyset page at a time, each page its own short
+    transaction. ``page`` also returns the last id it scanned (matching or not), which is
+    where the next page starts and what a checkpoint records; None once the scan is done."""
+
+    def __init__(self, db: Database, app_id: str, cond: seg.Cond) -> None:
+        self.db = db
+        where, residual = split(cond, db.dialect)
+        self.check = None if residual == seg.Const(True) else residual
+        doc_text = cast(E.doc, Text) if db.dialect == "postgresql" else type_coerce(E.doc, Text)
+        query = select(
+            E.id, E.cohort_id, doc_text.label("doc"), E.channel_type, E.opt_out, E.endpoint_status
+        ).where(E.app_id == app_id)
+        self.query = query if where is None else query.where(where)
+
+    def page(self, after: str | None, size: int) -> tuple[list[Member], str | None]:
+        query = self.query if after is None else self.query.where(E.id > after)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(E.id).limit(size)).all()
+        members = [
+            Member(row.id, row.cohort_id, row.doc, row.channel_type, row.opt_out, row.endpoint_status)
+            for row in rows
+            if self.check is None or seg.matches(self.check, orjson.loads(row.doc))
+        ]
+        return members, (rows[-1].id if len(rows) == size else None)
 
 
 def count(db: Database, app_id: str, cond: seg.Cond) -> int:

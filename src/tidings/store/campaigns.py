@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.engine import Row
 
+from tidings.domain.common import format_date
 from tidings.domain.errors import NotFound
 from tidings.store import schema as t
 from tidings.store.sql import keyset_page
@@ -26,10 +29,21 @@ def _missing(campaign_id: str, version: int | None = None) -> NotFound:
     )
 
 
-def create(conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict) -> None:
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else format_date(moment)
+
+
+def create(
+    conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict, next_run: datetime | None
+) -> None:
     conn.execute(
         t.campaigns.insert().values(
-            app_id=app_id, id=campaign_id, version=1, status=status, creation_date=doc["CreationDate"]
+            app_id=app_id,
+            id=campaign_id,
+            version=1,
+            status=status,
+            creation_date=doc["CreationDate"],
+            next_run_at=_stamp(next_run),
         )
     )
     conn.execute(t.campaign_versions.insert().values(app_id=app_id, campaign_id=campaign_id, version=1, doc=doc))
@@ -46,12 +60,14 @@ def head(conn: Connection, app_id: str, campaign_id: str, *, lock: bool = False)
     return row
 
 
-def add_version(conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict) -> None:
-    conn.execute(
-        update(t.campaigns)
-        .where(C.app_id == app_id, C.id == campaign_id)
-        .values(version=doc["Version"], status=status)
-    )
+def add_version(
+    conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict, next_run: datetime | None
+) -> None:
+    """A new version. An executing campaign keeps the next run its current run planned."""
+    values: dict = {"version": doc["Version"], "status": status}
+    if status != "EXECUTING":
+        values["next_run_at"] = _stamp(next_run)
+    conn.execute(update(t.campaigns).where(C.app_id == app_id, C.id == campaign_id).values(**values))
     conn.execute(
         t.campaign_versions.insert().values(
             app_id=app_id, campaign_id=campaign_id, version=doc["Version"], doc=doc
@@ -105,13 +121,16 @@ def using_segment(conn: Connection, app_id: str, segment_id: str) -> list[str]:
 
 
 def set_status(conn: Connection, app_id: str, campaign_ids: list[str], status: str) -> None:
+    """Also cancels any planned run: only SCHEDULED and PENDING_NEXT_RUN campaigns have one."""
     if campaign_ids:
         conn.execute(
-            update(t.campaigns).where(C.app_id == app_id, C.id.in_(campaign_ids)).values(status=status)
+            update(t.campaigns)
+            .where(C.app_id == app_id, C.id.in_(campaign_ids))
+            .values(status=status, next_run_at=None)
         )
 
 
 def delete_campaign(conn: Connection, app_id: str, campaign_id: str) -> None:
-    for table in (t.activities, t.campaign_versions):
+    for table in (t.deliveries, t.delivery_batches, t.activities, t.campaign_versions):
         conn.execute(delete(table).where(table.c.app_id == app_id, table.c.campaign_id == campaign_id))
     conn.execute(delete(t.campaigns).where(C.app_id == app_id, C.id == campaign_id))

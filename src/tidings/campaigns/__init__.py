@@ -1,0 +1,1 @@
+"""Campaign runs: the scheduler loop and the coordinator of each activity."""

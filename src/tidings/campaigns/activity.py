@@ -1,0 +1,413 @@
+"""Running one activity (one treatment of one campaign run), as a coordinator that plans
+and delivers in checkpointed steps.
+
+Planning walks the segment in keyset pages from the activity's checkpoint. For each page it
+decides every endpoint (skipped with a reason, or put in a batch of at most 50) and writes
+the batches, the skip records and the new checkpoint in one transaction. Delivering a batch
+runs the FILTER hook (if any), hands the batch to the channel with retries, and settles it
+(records, counters, ``done``) in one transaction. After a crash, batches still ``queued``
+are delivered again with the same idempotency key, and planning goes on from the
+checkpoint; a batch settled before the crash is never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import orjson
+
+from tidings.channels import Attempt
+from tidings.domain import delivery, schedules
+from tidings.domain.common import format_date, now_iso, parse_date
+from tidings.domain.errors import NotFound
+from tidings.store import apps, audience, campaigns, endpoints, runs, secrets
+from tidings.store.runs import ActivityKey, PlannedPage
+
+if TYPE_CHECKING:
+    from tidings.campaigns.engine import CampaignEngine
+    from tidings.store.functions import FunctionRecord
+
+log = logging.getLogger("tidings.campaigns")
+
+PAGE_SIZE = 1000
+# Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
+TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
+
+
+@dataclass
+class Context:
+    campaign: dict
+    campaign_arn: str
+    plan: delivery.Plan
+    reader: audience.PageReader
+    limits: dict
+    quiet_time: dict | None
+    deadline: datetime | None
+    holdout: int
+    sizes: list[int]
+    secret: str | None = None
+    function: FunctionRecord | None = None
+    filter_function: FunctionRecord | None = None
+
+
+class Stop(Exception):
+    """The activity ends early: paused, cancelled or failed, with a reason for people."""
+
+    def __init__(self, state: str, message: str, *, result: str = "FAIL", pause_campaign: bool = False) -> None:
+        super().__init__(message)
+        self.state, self.message, self.result, self.pause_campaign = state, message, result, pause_campaign
+
+
+class Pacer:
+    """MessagesPerSecond: endpoints are released no faster than ``rate`` per second."""
+
+    def __init__(self, rate: int | None) -> None:
+        self.rate = rate
+        self.next_free = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        start = max(now, self.next_free)
+        self.next_free = start + count / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class ActivityRun:
+    def __init__(self, engine: CampaignEngine, row) -> None:
+        self.engine = engine
+        self.db = engine.db
+        self.settings = engine.settings
+        self.key = ActivityKey(row.app_id, row.campaign_id, row.id)
+        self.row = row
+        self.cursor: str | None = row.cursor
+        self.planned = bool(row.planned)
+        self.metrics: Counter[str] = Counter({k: int(v) for k, v in (row.metrics or {}).items()})
+        self.consecutive_failures = 0
+        self.stop: Stop | None = None
+        self.docs: dict[str, dict[str, str | dict]] = {}  # batch id -> endpoint docs, while in flight
+
+    # --- the run ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            context = await asyncio.to_thread(self._load)
+            await self._deliver_all(context)
+        except Stop as stop:
+            await asyncio.to_thread(self._finish, stop.state, stop.result, stop.message, stop.pause_campaign)
+            return
+        await asyncio.to_thread(self._finish, "COMPLETED", None, None, False)
+
+    async def _deliver_all(self, context: Context) -> None:
+        window = max(1, self.settings.max_batches_in_flight)
+        for record in (context.function, context.filter_function):
+            if record is not None:
+                limit = record.reserved_concurrency
+                window = min(window, self.settings.max_environments if limit is None else max(1, limit))
+        pacer = Pacer(context.limits.get("MessagesPerSecond"))
+        in_flight: set[asyncio.Task] = set()
+
+        async def submit(batch_id: str) -> None:
+            while len(in_flight) >= window:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            await pacer.take(len(self.docs[batch_id]))
+            task = asyncio.create_task(self._deliver(context, batch_id))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+        try:
+            for batch_id in await asyncio.to_thread(self._resume):
+                await submit(batch_id)
+            while not self.planned and self.stop is None:
+                page = await asyncio.to_thread(self._plan_page, context)
+                for batch_id, _ in page.batches:
+                    if self.stop is None:
+                        await submit(batch_id)
+            if in_flight:
+                await asyncio.gather(*in_flight)
+        finally:
+            for task in in_flight:
+                task.cancel()
+        if self.stop is not None:
+            raise self.stop
+
+    # --- loading and checks -------------------------------------------------------------
+
+    def _load(self) -> Context:
+        key, row = self.key, self.row
+        now = datetime.now(UTC)
+        with self.db.read() as conn:
+            status = runs.campaign_status(conn, key.app_id, key.campaign_id)
+            if status is None or status == "DELETED":
+                raise Stop("CANCELLED", "the campaign was deleted", result="FAIL")
+            doc, _ = campaigns.get(conn, key.app_id, key.campaign_id, row.campaign_version)
+            app_settings = apps.get(conn, key.app_id).settings
+            try:
+                cond = audience.condition(conn, key.app_id, doc["SegmentId"], doc.get("SegmentVersion"), now)
+            except NotFound as exc:
+                raise Stop("COMPLETED", f"the campaign's segment cannot be read: {exc}") from None
+        plan = delivery.plan_for(doc, row.treatment_id, app_settings)
+        if plan.problem:
+            raise Stop("COMPLETED", plan.problem)
+        schedule = doc["Schedule"]
+        limits = schedules.effective_limits(doc.get("Limits"), app_settings.get("Limits"))
+        deadline = None
+        if limits.get("MaximumDuration"):
+            deadline = parse_date(row.scheduled_start) + timedelta(seconds=limits["MaximumDuration"])
+        context = Context(
+            campaign=doc,
+            campaign_arn=doc["Arn"],
+            plan=plan,
+            reader=audience.PageReader(self.db, key.app_id, cond),
+            limits=limits,
+            quiet_time=schedules.effective_quiet_time(schedule, app_settings),
+            deadline=deadline,
+            holdout=doc.get("HoldoutPercent", 0),
+            sizes=[t["SizePercent"] for t in doc.get("AdditionalTreatments") or []],
+        )
+        channel = plan.channel
+        assert channel is not None
+        functions = self.engine.function_channel
+        if channel.kind == "function":
+            context.function, problem = functions.authorize(channel.target, context.campaign_arn)
+            if problem:
+                raise Stop("COMPLETED", problem)
+        else:
+            context.secret = self.db.transact(lambda conn: secrets.signing_secret(conn, key.app_id))
+        if plan.filter_function:
+            context.filter_function, problem = functions.authorize(plan.filter_function, context.campaign_arn)
+            if problem:
+                raise Stop("COMPLETED", f"FILTER hook: {problem}")
+        self.db.transact(lambda conn: runs.mark_running(conn, key, now_iso()))
+        return context
+
+    def _resume(self) -> list[str]:
+        """Batches planned before a restart and not yet settled, with their endpoints now."""
+        with self.db.read() as conn:
+            queued = runs.queued_batches(conn, self.key)
+            ids = [endpoint_id for row in queued for endpoint_id in row.endpoint_ids]
+            docs = endpoints.get_many(conn, self.key.app_id, ids)
+        for row in queued:
+            self.docs[row.id] = {i: docs[i] for i in row.endpoint_ids if i in docs}
+        if queued:
+            log.info("activity %s: resuming %d unsettled batches", self.key.id, len(queued))
+        return [row.id for row in queued]
+
+    # --- planning -------------------------------------------------------------------------
+
+    def _plan_page(self, context: Context) -> PlannedPage:
+        key = self.key
+        with self.db.read() as conn:
+            status = runs.campaign_status(conn, key.app_id, key.campaign_id)
+        if status is None or status == "DELETED":
+            self.stop = Stop("CANCELLED", "the campaign was deleted while it ran")
+            return PlannedPage(self.cursor, False)
+        if status == "PAUSED":
+            self.stop = Stop("PAUSED", "the campaign was paused (IsPaused)", result="SUCCESS")
+            return PlannedPage(self.cursor, False)
+        members, cursor = context.reader.page(self.cursor, PAGE_SIZE)
+        page = PlannedPage(cursor=cursor, done=cursor is None)
+        now = datetime.now(UTC)
+        stamp = format_date(now)
+        channel = context.plan.channel
+        assert channel is not None
+        treatment = self.row.treatment_id
+        eligible: list[audience.Member] = []
+        for member in members:
+            self.metrics["ENDPOINT_PRODUCED"] += 1
+            if member.opt_out == "ALL":
+                self.metrics["ENDPOINT_OPT_OUT"] += 1
+            elif member.endpoint_status == "INACTIVE":
+                self.metrics["ENDPOINT_INACTIVE"] += 1
+            elif member.channel_type not in channel.endpoint_types:
+                self.metrics["ENDPOINT_CHANNEL_MISMATCH"] += 1
+            else:
+                arm = schedules.treatment_of(member.cohort_id, context.holdout, context.sizes)
+                if arm is None:
+                    if treatment == "0":  # the holdout is recorded once per run
+                        page.records.append(self._record(member.id, member.doc, "HOLDOUT", stamp))
+                        self.metrics["HOLDOUT"] += 1
+                elif arm != treatment:
+                    self.metrics["TREATMENT_HOLDOUT"] += 1
+                else:
+                    eligible.append(member)
+        eligible = self._apply_limits(context, eligible, page, now, stamp)
+        for start in range(0, len(eligible), delivery.BATCH_SIZE):
+            chunk = eligible[start : start + delivery.BATCH_SIZE]
+            batch_id = str(uuid.uuid4())
+            page.batches.append((batch_id, [m.id for m in chunk]))
+            self.docs[batch_id] = {m.id: m.doc for m in chunk}
+        metrics = dict(self.metrics)
+        self.db.transact(lambda conn: runs.save_page(conn, key, page, metrics, stamp))
+        self.cursor, self.planned = page.cursor, page.done
+        return page
+
+    def _apply_limits(
+        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime, stamp: str
+    ) -> list[audience.Member]:
+        """Skip what the run's deadline, the caps and quiet time rule out, with a record each."""
+        if not members:
+            return members
+        if context.deadline is not None and now > context.deadline:
+            for member in members:
+                page.records.append(self._record(member.id, member.doc, "EXPIRED", stamp))
+            self.metrics["EXPIRED"] += len(members)
+            return []
+        limits, key = context.limits, self.key
+        caps: list[tuple[str, dict[str, int], int]] = []
+        if limits.get("Total") or limits.get("Daily"):
+            ids = [m.id for m in members]
+            with self.db.read() as conn:
+                if limits.get("Total"):
+                    counts = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
+                    caps.append(("CAMPAIGN_CAP", counts, limits["Total"]))
+                if limits.get("Daily"):
+                    # The campaign's Daily counts its own sends; the app's counts every campaign's.
+                    scope = key.campaign_id if (context.campaign.get("Limits") or {}).get("Daily") else None
+                    since = format_date(now - timedelta(days=1))
+                    counts = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
+                    caps.append(("DAILY_CAP", counts, limits["Daily"]))
+        kept = []
+        for member in members:
+            status = next((name for name, counts, cap in caps if counts.get(member.id, 0) >= cap), None)
+            if status is None and context.quiet_time is not None:
+                zone = (orjson.loads(member.doc).get("Demographic") or {}).get("Timezone")
+                if schedules.in_quiet_time(context.quiet_time, zone, now):
+                    status = "QUIET_TIME"
+            if status is None:
+                kept.append(member)
+            else:
+                page.records.append(self._record(member.id, member.doc, status, stamp))
+                self.metrics[status] += 1
+        return kept
+
+    def _record(
+        self, endpoint_id: str, doc: str | dict, status: str, at: str, reason: str | None = None, batch_id: str | None = None
+    ) -> dict:
+        return {
+            "app_id": self.key.app_id,
+            "campaign_id": self.key.campaign_id,
+            "activity_id": self.key.id,
+            "endpoint_id": endpoint_id,
+            "treatment_id": self.row.treatment_id,
+            "status": status,
+            "reason": reason,
+            "batch_id": batch_id,
+            "at": at,
+            "endpoint": orjson.loads(doc) if isinstance(doc, str) else doc,
+        }
+
+    # --- delivering -----------------------------------------------------------------------
+
+    def _payload(self, context: Context, batch_id: str, docs: dict[str, str | dict]) -> bytes:
+        return delivery.payload(
+            message=context.plan.message,
+            app_id=self.key.app_id,
+            campaign_id=self.key.campaign_id,
+            treatment_id=self.row.treatment_id,
+            activity_id=self.key.id,
+            scheduled_time=self.row.scheduled_start,
+            endpoints=docs,
+            idempotency_key=batch_id,
+        )
+
+    async def _with_retries(self, attempt) -> tuple[Attempt, bytes]:
+        tries = max(1, self.settings.delivery_attempts)
+        for number in range(tries):
+            outcome, answer = await attempt()
+            if outcome.ok or not outcome.retryable or number == tries - 1:
+                return outcome, answer
+            delay = self.settings.retry_base_delay_s * 2**number
+            await asyncio.sleep(delay * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    async def _deliver(self, context: Context, batch_id: str) -> None:
+        docs = self.docs[batch_id]
+        timeout = self.settings.attempt_timeout_s
+        channel = context.plan.channel
+        assert channel is not None
+        kept: dict[str, str | dict] = dict(docs)
+        hook_failure: str | None = None
+        if context.filter_function is not None and docs:
+            record = context.filter_function
+            body = self._payload(context, batch_id, docs)
+            outcome, answer = await self._with_retries(lambda: self.engine.function_channel.call(record, body, timeout))
+            if outcome.ok:
+                try:
+                    kept = dict(delivery.filter_result(answer, set(docs)))
+                except ValueError as exc:
+                    hook_failure = str(exc)
+            else:
+                hook_failure = outcome.reason
+        status, reason = "SUCCESS", None
+        if hook_failure is not None:
+            status, reason = "HOOK_FAILURE", hook_failure
+            kept = dict(docs)
+        elif kept:
+            body = self._payload(context, batch_id, kept)
+            if channel.kind == "webhook":
+                assert context.secret is not None
+                headers = self.engine.signed_headers(context.secret, body, batch_id)
+                outcome, _ = await self._with_retries(lambda: self._post(channel.target, body, headers, timeout))
+            else:
+                assert context.function is not None
+                function = context.function
+                outcome, _ = await self._with_retries(lambda: self.engine.function_channel.call(function, body, timeout))
+            if not outcome.ok:
+                status, reason = "CUSTOM_DELIVERY_FAILURE", outcome.reason
+        dropped = len(docs) - len(kept) if hook_failure is None else 0
+        stamp = now_iso()
+        records = [self._record(i, doc, status, stamp, reason, batch_id) for i, doc in kept.items()]
+        succeeded = len(kept) if status == "SUCCESS" else 0
+        failed = len(kept) - succeeded
+        self.metrics["HOOK_FILTERED"] += dropped
+        await asyncio.to_thread(
+            self.db.transact,
+            lambda conn: runs.settle(conn, self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped),
+        )
+        self.docs.pop(batch_id, None)
+        if failed and not succeeded:
+            self.consecutive_failures += 1
+            log.warning("campaign %s batch %s failed: %s", self.key.campaign_id, batch_id, reason)
+            if self.consecutive_failures >= self.settings.max_consecutive_failed_batches and self.stop is None:
+                self.stop = Stop(
+                    "PAUSED",
+                    f"{self.consecutive_failures} batches in a row failed, so the campaign was paused; "
+                    f"the last failure: {reason}. Fix the channel, then resume with UpdateCampaign IsPaused=false",
+                    pause_campaign=True,
+                )
+        elif kept:
+            self.consecutive_failures = 0
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
+        return await self.engine.webhooks.post(url, body, headers, timeout), b""
+
+    def _finish(self, state: str, result: str | None, message: str | None, pause_campaign: bool) -> None:
+        """End the activity; without a ``result``, it failed when nothing it handed over succeeded."""
+        metrics = dict(self.metrics)
+        status = self.db.transact(
+            lambda conn: runs.finish(
+                conn,
+                self.key,
+                state=state,
+                result=result,
+                end=now_iso(),
+                metrics=metrics,
+                message=message,
+                pause_campaign=pause_campaign,
+            )
+        )
+        if message:
+            log.warning("campaign %s activity %s %s: %s", self.key.campaign_id, self.key.id, state, message)
+        if status:
+            log.info("campaign %s is now %s", self.key.campaign_id, status)

@@ -1,0 +1,128 @@
+"""The campaign engine inside ``tidings serve``: a loop that starts due runs and runs
+activities.
+
+Each tick (half a second) it
+
+- starts the runs of due campaigns: one activity per treatment, the campaign EXECUTING and
+  its following run planned, in one transaction (on PostgreSQL due rows are taken with
+  SKIP LOCKED, so several servers can share a store);
+- claims activities nobody holds, leasing them to this server, and runs each in a task;
+- renews the leases of the activities it runs. A server that dies stops renewing and its
+  activities are taken over when their leases expire; on SQLite, where a store has one
+  server, they are taken over as soon as it starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+from tidings.campaigns.activity import ActivityRun
+from tidings.channels.function import FunctionChannel
+from tidings.channels.webhook import WebhookSender, delivery_headers
+from tidings.config import Settings
+from tidings.domain import delivery, schedules
+from tidings.domain.common import format_date, parse_date
+from tidings.functions.service import FunctionService
+from tidings.store import campaigns, runs
+from tidings.store.db import Database
+
+log = logging.getLogger("tidings.campaigns")
+
+TICK_S = 0.5
+LEASE_S = 15.0
+RETRY_AFTER_S = 5.0
+
+
+class CampaignEngine:
+    def __init__(self, db: Database, settings: Settings, functions: FunctionService) -> None:
+        self.db = db
+        self.settings = settings
+        self.owner = str(uuid.uuid4())
+        self.function_channel = FunctionChannel(functions, settings)
+        self.webhooks = WebhookSender()
+        self.running: dict[str, asyncio.Task] = {}
+        self._loop_task: asyncio.Task | None = None
+
+    @staticmethod
+    def signed_headers(secret: str, body: bytes, idempotency_key: str) -> dict[str, str]:
+        return delivery_headers(secret, body, idempotency_key)
+
+    def start(self) -> None:
+        if self.db.is_sqlite:
+            self.db.transact(lambda conn: runs.release_all(conn))
+        self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self.running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.db.transact, lambda conn: runs.release_all(conn, self.owner))
+        await self.webhooks.close()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.start_due_runs)
+                for row in await asyncio.to_thread(self._claim):
+                    task = asyncio.create_task(self._run(row))
+                    self.running[row.id] = task
+                if self.running:
+                    await asyncio.to_thread(self._renew, list(self.running))
+            except Exception:
+                log.exception("the campaign loop failed; trying again")
+            await asyncio.sleep(TICK_S)
+
+    def start_due_runs(self) -> int:
+        now = datetime.now(UTC)
+
+        def work(conn) -> int:
+            due = runs.due_campaigns(conn, format_date(now))
+            for row in due:
+                doc, _ = campaigns.get(conn, row.app_id, row.id)
+                scheduled = parse_date(row.next_run_at) or now
+                following = schedules.next_run(doc["Schedule"], max(scheduled, now))
+                runs.start_run(
+                    conn,
+                    row,
+                    delivery.treatment_ids(doc),
+                    row.next_run_at,
+                    None if following is None else format_date(following),
+                )
+                log.info("campaign %s: run scheduled for %s started", row.id, row.next_run_at)
+            return len(due)
+
+        return self.db.transact(work)
+
+    def _renew(self, activity_ids: list[str]) -> None:
+        until = time.time() + LEASE_S
+        self.db.transact(lambda conn: runs.renew(conn, self.owner, activity_ids, until))
+
+    def _claim(self) -> list:
+        room = max(0, 64 - len(self.running))
+        if not room:
+            return []
+        now = time.time()
+        rows = self.db.transact(lambda conn: runs.claim(conn, self.owner, now, LEASE_S, room))
+        return [row for row in rows if row.id not in self.running]
+
+    async def _run(self, row) -> None:
+        try:
+            await ActivityRun(self, row).run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Taken up again from its checkpoint after a pause, so a lasting fault (a store
+            # outage) does not spin.
+            log.exception("activity %s of campaign %s failed; resuming it shortly", row.id, row.campaign_id)
+            self.running.pop(row.id, None)
+            await asyncio.sleep(RETRY_AFTER_S)
+            await asyncio.to_thread(self.db.transact, lambda conn: runs.release(conn, self.owner, row.id))
+        finally:
+            self.running.pop(row.id, None)

@@ -1,0 +1,310 @@
+"""Campaign runs in the store: due campaigns, activities and their leases and checkpoints,
+delivery batches and per-endpoint delivery records.
+
+Every step of a run is one transaction that leaves the store consistent: a planning step
+writes its batches together with the checkpoint that produced them, and settling a batch
+writes its records, its counters and its ``done`` mark together. A crash between steps
+loses at most the work of the step in progress, which is then redone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy.engine import Row
+
+from tidings.domain.common import new_id
+from tidings.store import schema as t
+from tidings.store.sql import insert_ignore
+
+A = t.activities.c
+B = t.delivery_batches.c
+C = t.campaigns.c
+D = t.deliveries.c
+
+ACTIVE = ("PENDING", "RUNNING")
+FINISHED = ("COMPLETED", "CANCELLED", "PAUSED")
+
+
+@dataclass(frozen=True)
+class ActivityKey:
+    app_id: str
+    campaign_id: str
+    id: str
+
+    def where(self):
+        return and_(A.app_id == self.app_id, A.campaign_id == self.campaign_id, A.id == self.id)
+
+
+@dataclass
+class PlannedPage:
+    """What one planning step produced."""
+
+    cursor: str | None
+    done: bool
+    batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (batch id, endpoint ids)
+    records: list[dict] = field(default_factory=list)  # deliveries rows of skipped endpoints
+    metrics: dict[str, int] = field(default_factory=dict)  # counts to add to ExecutionMetrics
+
+
+# --- the scheduler's side -----------------------------------------------------------------
+
+
+def due_campaigns(conn: Connection, now: str, limit: int = 20) -> list[Row]:
+    query = (
+        select(C.app_id, C.id, C.version, C.status, C.next_run_at)
+        .where(C.next_run_at <= now, C.status.in_(("SCHEDULED", "PENDING_NEXT_RUN")))
+        .order_by(C.next_run_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return conn.execute(query).all()
+
+
+def start_run(
+    conn: Connection,
+    campaign: Row,
+    treatment_ids: list[str],
+    scheduled_start: str,
+    next_run_at: str | None,
+) -> list[str]:
+    """One activity per treatment, and the campaign EXECUTING with its following run planned."""
+    run_id = new_id()
+    ids = [new_id() for _ in treatment_ids]
+    conn.execute(
+        t.activities.insert(),
+        [
+            {
+                "app_id": campaign.app_id,
+                "campaign_id": campaign.id,
+                "id": activity_id,
+                "run_id": run_id,
+                "campaign_version": campaign.version,
+                "treatment_id": treatment_id,
+                "state": "PENDING",
+                "scheduled_start": scheduled_start,
+                "total_endpoint_count": 0,
+                "successful_endpoint_count": 0,
+                "failed_endpoint_count": 0,
+                "planned": 0,
+                "batch_count": 0,
+                "metrics": {},
+            }
+            for activity_id, treatment_id in zip(ids, treatment_ids, strict=True)
+        ],
+    )
+    conn.execute(
+        update(t.campaigns)
+        .where(C.app_id == campaign.app_id, C.id == campaign.id)
+        .values(status="EXECUTING", next_run_at=next_run_at)
+    )
+    return ids
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+def claim(conn: Connection, owner: str, now: float, lease_s: float, limit: int = 20) -> list[Row]:
+    """Activities to run that nobody holds (or whose holder stopped renewing), now ours."""
+    query = (
+        select(t.activities)
+        .where(A.state.in_(ACTIVE), or_(A.lease_until.is_(None), A.lease_until < now))
+        .order_by(A.scheduled_start)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    for row in rows:
+        key = ActivityKey(row.app_id, row.campaign_id, row.id)
+        conn.execute(update(t.activities).where(key.where()).values(lease_owner=owner, lease_until=now + lease_s))
+    return rows
+
+
+def renew(conn: Connection, owner: str, activity_ids: list[str], until: float) -> None:
+    conn.execute(
+        update(t.activities)
+        .where(A.lease_owner == owner, A.id.in_(activity_ids), A.state.in_(ACTIVE))
+        .values(lease_until=until)
+    )
+
+
+def release(conn: Connection, owner: str, activity_id: str) -> None:
+    conn.execute(
+        update(t.activities)
+        .where(A.lease_owner == owner, A.id == activity_id)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+def release_all(conn: Connection, owner: str | None = None) -> None:
+    """Give up leases: ours on a clean stop, or everyone's when the store has one server."""
+    query = update(t.activities).where(A.state.in_(ACTIVE))
+    if owner is not None:
+        query = query.where(A.lease_owner == owner)
+    conn.execute(query.values(lease_owner=None, lease_until=None))
+
+
+# --- one activity ---------------------------------------------------------------------------
+
+
+def activity(conn: Connection, key: ActivityKey) -> Row | None:
+    return conn.execute(select(t.activities).where(key.where())).first()
+
+
+def campaign_status(conn: Connection, app_id: str, campaign_id: str) -> str | None:
+    return conn.execute(select(C.status).where(C.app_id == app_id, C.id == campaign_id)).scalar()
+
+
+def mark_running(conn: Connection, key: ActivityKey, start: str) -> None:
+    conn.execute(
+        update(t.activities)
+        .where(key.where(), A.state == "PENDING")
+        .values(state="RUNNING", start=start)
+    )
+
+
+def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: dict, created: str) -> None:
+    """A planning step: its batches, its skip records and the checkpoint, together."""
+    row = conn.execute(select(A.batch_count).where(key.where())).one()
+    seq = row.batch_count
+    if page.batches:
+        conn.execute(
+            t.delivery_batches.insert(),
+            [
+                {
+                    "id": batch_id,
+                    "app_id": key.app_id,
+                    "campaign_id": key.campaign_id,
+                    "activity_id": key.id,
+                    "seq": seq + i,
+                    "endpoint_ids": ids,
+                    "state": "queued",
+                    "attempts": 0,
+                    "created": created,
+                }
+                for i, (batch_id, ids) in enumerate(page.batches)
+            ],
+        )
+    insert_ignore(conn, t.deliveries, page.records, ("activity_id", "endpoint_id"))
+    planned = sum(len(ids) for _, ids in page.batches)
+    conn.execute(
+        update(t.activities)
+        .where(key.where())
+        .values(
+            cursor=page.cursor,
+            planned=1 if page.done else 0,
+            batch_count=seq + len(page.batches),
+            total_endpoint_count=A.total_endpoint_count + planned,
+            metrics=metrics,
+        )
+    )
+
+
+def queued_batches(conn: Connection, key: ActivityKey) -> list[Row]:
+    query = select(B.id, B.endpoint_ids, B.attempts).where(B.activity_id == key.id, B.state == "queued")
+    return conn.execute(query.order_by(B.seq)).all()
+
+
+def count_attempt(conn: Connection, batch_id: str) -> None:
+    conn.execute(update(t.delivery_batches).where(B.id == batch_id).values(attempts=B.attempts + 1))
+
+
+def settle(
+    conn: Connection, key: ActivityKey, batch_id: str, records: list[dict], *, succeeded: int, failed: int, dropped: int
+) -> bool:
+    """Close a batch with its records and counters; False when it was already closed
+    (a redelivery after a crash must not count twice)."""
+    closed = conn.execute(
+        update(t.delivery_batches).where(B.id == batch_id, B.state == "queued").values(state="done")
+    ).rowcount
+    if not closed:
+        return False
+    insert_ignore(conn, t.deliveries, records, ("activity_id", "endpoint_id"))
+    conn.execute(
+        update(t.activities)
+        .where(key.where())
+        .values(
+            successful_endpoint_count=A.successful_endpoint_count + succeeded,
+            failed_endpoint_count=A.failed_endpoint_count + failed,
+            # Endpoints a FILTER hook dropped were never handed to the channel.
+            total_endpoint_count=A.total_endpoint_count - dropped,
+        )
+    )
+    return True
+
+
+def finish(
+    conn: Connection,
+    key: ActivityKey,
+    *,
+    state: str,
+    result: str | None,
+    end: str,
+    metrics: dict,
+    message: str | None = None,
+    pause_campaign: bool = False,
+) -> str | None:
+    """End an activity; when it was the last of its run, settle the campaign's status.
+    Returns the campaign's new status, if it changed."""
+    row = conn.execute(
+        select(A.run_id, A.successful_endpoint_count, A.failed_endpoint_count).where(key.where())
+    ).one()
+    if result is None:
+        result = "FAIL" if row.failed_endpoint_count and not row.successful_endpoint_count else "SUCCESS"
+    conn.execute(
+        update(t.activities)
+        .where(key.where())
+        .values(
+            state=state, result=result, end=end, metrics=metrics, message=message, lease_owner=None, lease_until=None
+        )
+    )
+    campaign = conn.execute(select(C.status, C.next_run_at).where(C.app_id == key.app_id, C.id == key.campaign_id)).first()
+    if campaign is None:
+        return None
+    if pause_campaign:
+        conn.execute(
+            update(t.campaigns)
+            .where(C.app_id == key.app_id, C.id == key.campaign_id)
+            .values(status="PAUSED", next_run_at=None)
+        )
+        return "PAUSED"
+    unfinished = conn.execute(
+        select(func.count()).where(
+            A.app_id == key.app_id, A.campaign_id == key.campaign_id, A.run_id == row.run_id, A.state.in_(ACTIVE)
+        )
+    ).scalar_one()
+    if unfinished or campaign.status != "EXECUTING":
+        return None
+    status = "PENDING_NEXT_RUN" if campaign.next_run_at else "COMPLETED"
+    conn.execute(update(t.campaigns).where(C.app_id == key.app_id, C.id == key.campaign_id).values(status=status))
+    return status
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+
+def send_counts(
+    conn: Connection,
+    app_id: str,
+    endpoint_ids: list[str],
+    statuses: tuple[str, ...],
+    *,
+    campaign_id: str | None = None,
+    since: str | None = None,
+) -> dict[str, int]:
+    """How many records with one of ``statuses`` each endpoint has (in one campaign, since a time)."""
+    if not endpoint_ids:
+        return {}
+    query = (
+        select(D.endpoint_id, func.count())
+        .where(D.app_id == app_id, D.endpoint_id.in_(endpoint_ids), D.status.in_(statuses))
+        .group_by(D.endpoint_id)
+    )
+    if campaign_id is not None:
+        query = query.where(D.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(D.at >= since)
+    return {endpoint_id: n for endpoint_id, n in conn.execute(query)}

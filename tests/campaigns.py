@@ -1,0 +1,105 @@
+"""Helpers for tests that run campaigns: recording functions, audiences, waiting for runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.zips import ROLE, zip_files
+
+# Appends every event it receives to $OUT as one JSON line. Fails (raises) while the file
+# $FAIL_FLAG exists, and FILTER-style keeps only endpoints whose id does not end in $DROP_SUFFIX.
+RECORDING_HANDLER = '''
+import json, os, time
+
+
+def handler(event, context):
+    if os.path.exists(os.environ.get("FAIL_FLAG", "/nonexistent")):
+        raise RuntimeError("failing while the flag file exists")
+    delay = float(os.environ.get("DELAY", "0"))
+    if delay:
+        time.sleep(delay)
+    with open(os.environ["OUT"], "a") as sink:
+        sink.write(json.dumps(event) + "\\n")
+    suffix = os.environ.get("DROP_SUFFIX")
+    if suffix:
+        kept = {}
+        for endpoint_id, endpoint in event["Endpoints"].items():
+            if endpoint_id.endswith(suffix):
+                continue
+            endpoint.setdefault("Attributes", {})["Enriched"] = ["yes"]
+            kept[endpoint_id] = endpoint
+        return kept
+    return {"ok": True}
+'''
+
+
+def create_recording_function(lambda_client, name: str, out: Path, **env: str) -> str:
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zip_files({"index.py": RECORDING_HANDLER})},
+        Timeout=10,
+        Environment={"Variables": {"OUT": str(out), **env}},
+    )
+    return name
+
+
+def allow_pinpoint(lambda_client, name: str, source_arn: str = "arn:aws:mobiletargeting:us-east-1:000000000000:/apps/*/campaigns/*") -> None:
+    lambda_client.add_permission(
+        FunctionName=name,
+        StatementId="pinpoint",
+        Action="lambda:InvokeFunction",
+        Principal="pinpoint.us-east-1.amazonaws.com",
+        SourceArn=source_arn,
+    )
+
+
+def recorded(out: Path) -> list[dict]:
+    if not out.exists():
+        return []
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def add_endpoints(pinpoint, app_id: str, count: int, *, channel: str = "CUSTOM", prefix: str = "e", extra=None) -> list[str]:
+    ids = [f"{prefix}{i:05d}" for i in range(count)]
+    for start in range(0, count, 100):
+        items = []
+        for endpoint_id in ids[start : start + 100]:
+            item = {"Id": endpoint_id, "ChannelType": channel, "Address": f"addr-{endpoint_id}"}
+            if extra:
+                item.update(extra(endpoint_id))
+            items.append(item)
+        pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": items})
+    return ids
+
+
+def everyone_segment(pinpoint, app_id: str) -> str:
+    segment = pinpoint.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": "everyone", "Dimensions": {"Demographic": {}}},
+    )
+    return segment["SegmentResponse"]["Id"]
+
+
+def activities(pinpoint, app_id: str, campaign_id: str) -> list[dict]:
+    answer = pinpoint.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)
+    return answer["ActivitiesResponse"]["Item"]
+
+
+def wait_for_status(pinpoint, app_id: str, campaign_id: str, wanted=("COMPLETED",), timeout: float = 60) -> dict:
+    """Wait until the campaign reaches one of ``wanted``; returns the campaign."""
+    deadline = time.monotonic() + timeout
+    while True:
+        campaign = pinpoint.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)["CampaignResponse"]
+        if campaign["State"]["CampaignStatus"] in wanted:
+            return campaign
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"campaign still {campaign['State']['CampaignStatus']} after {timeout}s; "
+                f"activities: {activities(pinpoint, app_id, campaign_id)}"
+            )
+        time.sleep(0.1)

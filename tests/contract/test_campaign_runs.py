@@ -1,0 +1,148 @@
+"""Campaign runs through custom channels, observed as a Pinpoint user would: activities,
+campaign states, what the function or webhook received."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.campaigns import (
+    activities,
+    add_endpoints,
+    allow_pinpoint,
+    create_recording_function,
+    everyone_segment,
+    recorded,
+    wait_for_status,
+)
+
+
+def _campaign(pinpoint, app_id: str, segment_id: str, **members) -> dict:
+    request = {
+        "Name": "run",
+        "SegmentId": segment_id,
+        "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
+        **members,
+    }
+    return pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
+
+
+def _custom(uri: str, data: str = "hello", types=None) -> dict:
+    config = {"DeliveryUri": uri}
+    if types:
+        config["EndpointTypes"] = types
+    return {
+        "MessageConfiguration": {"CustomMessage": {"Data": data}},
+        "CustomDeliveryConfiguration": config,
+    }
+
+
+def test_function_channel_receives_every_eligible_endpoint_in_batches_of_50(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"deliver-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    ids = add_endpoints(pinpoint, app_id, 120)
+    add_endpoints(pinpoint, app_id, 3, channel="EMAIL", prefix="mail")  # not a targeted type
+    opted_out = add_endpoints(pinpoint, app_id, 2, prefix="out", extra=lambda i: {"OptOut": "ALL"})
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name, data="payload-data"))
+    done = wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    events = recorded(out)
+    assert all(len(e["Endpoints"]) <= 50 for e in events)
+    delivered = [i for e in events for i in e["Endpoints"]]
+    assert sorted(delivered) == ids  # each exactly once; no EMAIL, no opted-out endpoints
+    assert not set(delivered) & set(opted_out)
+    first = events[0]
+    assert first["ApplicationId"] == app_id and first["CampaignId"] == campaign["Id"]
+    assert first["TreatmentId"] == "0"
+    assert first["Data"] == "payload-data"
+    assert first["MessageConfiguration"] == {"CustomMessage": {"Data": "payload-data"}}
+    assert first["Message"] == {"custommessage": {"data": "payload-data"}}
+    endpoint = first["Endpoints"][next(iter(first["Endpoints"]))]
+    assert endpoint["ChannelType"] == "CUSTOM" and endpoint["EndpointStatus"] == "ACTIVE"
+    assert len({e["IdempotencyKey"] for e in events}) == len(events)
+
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["State"] == "COMPLETED" and activity["Result"] == "SUCCESS"
+    assert activity["TotalEndpointCount"] == 120 and activity["SuccessfulEndpointCount"] == 120
+    assert activity["Id"] == first["ActivityId"]
+    assert activity["ScheduledStart"] == first["ScheduledTime"]
+    assert activity["ExecutionMetrics"]["ENDPOINT_OPT_OUT"] == "2"
+    assert activity["ExecutionMetrics"]["ENDPOINT_CHANNEL_MISMATCH"] == "3"
+    assert done["State"]["CampaignStatus"] == "COMPLETED"
+
+
+def test_missing_permission_fails_the_activity_and_invokes_nothing(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"closed-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    # A statement for another campaign only.
+    allow_pinpoint(lambda_client, name, f"arn:aws:mobiletargeting:us-east-1:000000000000:/apps/{app_id}/campaigns/other")
+    add_endpoints(pinpoint, app_id, 5)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    assert recorded(out) == []
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["Result"] == "FAIL"
+    message = activity["ExecutionMetrics"]["Message"]
+    assert "aws lambda add-permission" in message and name in message
+    assert "pinpoint.us-east-1.amazonaws.com" in message and campaign["Id"] in message
+
+
+def test_treatments_and_holdout_split_by_cohort(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"ab-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    ids = add_endpoints(pinpoint, app_id, 200)
+    segment_id = everyone_segment(pinpoint, app_id)
+    cohorts = {
+        e: int(pinpoint.get_endpoint(ApplicationId=app_id, EndpointId=e)["EndpointResponse"]["CohortId"])
+        for e in ids
+    }
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        HoldoutPercent=10,
+        AdditionalTreatments=[{"SizePercent": 40, **_custom(name, data="B")}],
+        **_custom(name, data="A"),
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    got = {(e["TreatmentId"], i) for e in recorded(out) for i in e["Endpoints"]}
+    expected = {("1" if 10 <= c < 50 else "0", e) for e, c in cohorts.items() if c >= 10}
+    assert got == expected
+    data = {e["TreatmentId"]: e["Data"] for e in recorded(out)}
+    assert data.get("0", "A") == "A" and data.get("1", "B") == "B"
+    found = {a["TreatmentId"]: a for a in activities(pinpoint, app_id, campaign["Id"])}
+    assert set(found) == {"0", "1"}
+    held = sum(1 for c in cohorts.values() if c < 10)
+    assert int(found["0"]["ExecutionMetrics"].get("HOLDOUT", "0")) == held
+
+
+def test_failing_function_is_retried_then_endpoints_fail_and_the_campaign_pauses(
+    pinpoint, lambda_client, app_id, tmp_path
+):
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+    flag = tmp_path / "fail"
+    flag.touch()
+    create_recording_function(lambda_client, name, tmp_path / "events.jsonl", FAIL_FLAG=str(flag))
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 50 * 12)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    paused = wait_for_status(pinpoint, app_id, campaign["Id"], wanted=("PAUSED",))
+    assert paused["State"]["CampaignStatus"] == "PAUSED"
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["State"] == "PAUSED" and activity["Result"] == "FAIL"
+    assert "in a row failed" in activity["ExecutionMetrics"]["Message"]
+    assert activity["SuccessfulEndpointCount"] == 0
+    assert int(activity["ExecutionMetrics"]["FAILED_ENDPOINT_COUNT"]) >= 10 * 50
