@@ -16,6 +16,7 @@ import pytest
 from botocore.config import Config
 
 from tests.services import fresh_postgres_database
+from tests.webhooks import webhook_receiver  # noqa: F401
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import ACCOUNT, REGION
+from tests.conftest import ACCOUNT, REGION, Server
 from tests.pages import all_pages
+from tests.webhooks import Receiver
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -26,8 +27,8 @@ ECHOED = (
 PRO = {"Attributes": {"plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}}
 
 
-def every_member(segment_id: str) -> dict:
-    """A WriteCampaignRequest that sets every member."""
+def every_member(segment_id: str, webhook_url: str) -> dict:
+    """A WriteCampaignRequest that sets every member (one treatment sends to ``webhook_url``)."""
     return {
         "Name": "spring sale",
         "Description": "a campaign with everything",
@@ -64,9 +65,7 @@ def every_member(segment_id: str) -> dict:
             {
                 "SizePercent": 30,
                 "TreatmentName": "webhook",
-                "CustomDeliveryConfiguration": {
-                    "DeliveryUri": "https://hooks.example.org/pinpoint"
-                },
+                "CustomDeliveryConfiguration": {"DeliveryUri": webhook_url},
                 "MessageConfiguration": {"CustomMessage": {"Data": '{"variant":"c"}'}},
                 "TemplateConfiguration": {"PushTemplate": {"Name": "sale-push"}},
             },
@@ -143,12 +142,12 @@ def shared(server) -> tuple[str, str]:
     return app, new_segment(pinpoint, app)
 
 
-def test_create_campaign_with_every_member(pinpoint, app_id, segment_id):
+def test_create_campaign_with_every_member(pinpoint, app_id, segment_id, webhook_receiver):
     # A second segment version: leaving SegmentVersion out pins the latest one.
     pinpoint.update_segment(
         ApplicationId=app_id, SegmentId=segment_id, WriteSegmentRequest={"Name": "pro v2"}
     )
-    request = every_member(segment_id)
+    request = every_member(segment_id, webhook_receiver.url)
 
     created = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
@@ -192,14 +191,14 @@ def test_single_treatment_campaign(pinpoint, app_id, segment_id):
     assert campaign["IsPaused"] is False
 
 
-def test_custom_delivery_targets(pinpoint, app_id, segment_id):
+def test_custom_delivery_targets(pinpoint, app_id, segment_id, webhook_receiver):
     custom = {"MessageConfiguration": {"CustomMessage": {"Data": "{}"}}}
     for uri in (
         "my-function",
         "my-function:live",
         LAMBDA_ARN,
-        "https://hooks.example.org/x?y=1",
-        "http://127.0.0.1:9/hook",
+        f"{webhook_receiver.url}?y=1",
+        webhook_receiver.url,
     ):
         campaign = create(
             pinpoint,
@@ -207,6 +206,8 @@ def test_custom_delivery_targets(pinpoint, app_id, segment_id):
             minimal(segment_id, CustomDeliveryConfiguration={"DeliveryUri": uri}, **custom),
         )
         assert campaign["CustomDeliveryConfiguration"] == {"DeliveryUri": uri}
+    # Functions are not HEAD-checked; each webhook URL is.
+    assert webhook_receiver.heads == ["/hook", "/hook"]
 
 
 def test_paused_campaign(pinpoint, app_id, segment_id):
@@ -215,8 +216,10 @@ def test_paused_campaign(pinpoint, app_id, segment_id):
     assert campaign["IsPaused"] is True
 
 
-def test_update_campaign_merges_and_keeps_versions(server, pinpoint, app_id, segment_id):
-    request = every_member(segment_id)
+def test_update_campaign_merges_and_keeps_versions(
+    server, pinpoint, app_id, segment_id, webhook_receiver
+):
+    request = every_member(segment_id, webhook_receiver.url)
     campaign = create(pinpoint, app_id, request)
 
     # The AWS CLI, as scripts pause campaigns: only IsPaused is sent.
@@ -459,3 +462,172 @@ def test_unknown_segment_is_not_found(pinpoint, shared):
     with pytest.raises(pinpoint.exceptions.NotFoundException) as caught:
         create(pinpoint, app_id, minimal(segment_id, SegmentVersion=9))
     assert segment_id in error(caught) and "version 9" in error(caught)
+
+
+# --- the webhook ownership check: a HEAD must answer X-Amz-Pinpoint-AccountId ------------
+
+
+def webhook_campaign(segment_id: str, url: str, **extra) -> dict:
+    return minimal(
+        segment_id,
+        MessageConfiguration={"CustomMessage": {"Data": "{}"}},
+        CustomDeliveryConfiguration={"DeliveryUri": url},
+        **extra,
+    )
+
+
+def test_webhook_that_answers_the_ownership_check(pinpoint, app_id, segment_id, webhook_receiver):
+    campaign = create(pinpoint, app_id, webhook_campaign(segment_id, webhook_receiver.url))
+    assert campaign["CustomDeliveryConfiguration"] == {"DeliveryUri": webhook_receiver.url}
+    assert webhook_receiver.heads == ["/hook"]
+    assert webhook_receiver.posts == []  # creating a campaign delivers nothing
+
+
+def test_webhook_without_the_account_header_is_refused(pinpoint, app_id, segment_id):
+    with (
+        Receiver(account_id=None) as stranger,
+        pytest.raises(pinpoint.exceptions.BadRequestException) as caught,
+    ):
+        create(pinpoint, app_id, webhook_campaign(segment_id, stranger.url))
+    message = error(caught)
+    assert "WriteCampaignRequest.CustomDeliveryConfiguration.DeliveryUri" in message
+    assert stranger.url in message
+    assert f"X-Amz-Pinpoint-AccountId: {ACCOUNT}" in message
+    assert "no such header" in message
+    assert "--no-webhook-ownership-check" in message
+    assert pinpoint.get_campaigns(ApplicationId=app_id)["CampaignsResponse"]["Item"] == []
+
+
+def test_webhook_of_another_account_is_refused(pinpoint, app_id, segment_id):
+    with (
+        Receiver(account_id="111122223333") as other,
+        pytest.raises(pinpoint.exceptions.BadRequestException) as caught,
+    ):
+        create(pinpoint, app_id, webhook_campaign(segment_id, other.url))
+    assert "X-Amz-Pinpoint-AccountId: 111122223333" in error(caught)
+
+
+def test_a_treatment_webhook_is_checked_too(pinpoint, app_id, segment_id, webhook_receiver):
+    treatments = [
+        {"SizePercent": 10, "CustomDeliveryConfiguration": {"DeliveryUri": webhook_receiver.url}},
+        {"SizePercent": 10, "CustomDeliveryConfiguration": {"DeliveryUri": "my-function"}},
+    ]
+    with Receiver(account_id=None) as stranger:
+        treatments.append(
+            {"SizePercent": 10, "CustomDeliveryConfiguration": {"DeliveryUri": stranger.url}}
+        )
+        request = webhook_campaign(
+            segment_id, webhook_receiver.url, AdditionalTreatments=treatments
+        )
+        with pytest.raises(pinpoint.exceptions.BadRequestException) as caught:
+            create(pinpoint, app_id, request)
+    member = "WriteCampaignRequest.AdditionalTreatments[2].CustomDeliveryConfiguration.DeliveryUri"
+    assert f"{member} {stranger.url}" in error(caught)
+    assert webhook_receiver.heads == ["/hook"]  # a URL named twice is asked once
+
+
+def test_an_unreachable_webhook_is_refused(pinpoint, app_id, segment_id):
+    with Receiver() as gone:
+        url = gone.url
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as caught:
+        create(pinpoint, app_id, webhook_campaign(segment_id, url))
+    assert f"DeliveryUri {url}" in error(caught)
+    assert "connection refused" in error(caught)
+
+
+def test_an_invalid_request_is_refused_before_any_head(
+    pinpoint, app_id, segment_id, webhook_receiver
+):
+    request = webhook_campaign(segment_id, webhook_receiver.url, Limits={"Daily": 101})
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as caught:
+        create(pinpoint, app_id, request)
+    assert "Limits.Daily" in error(caught)
+    campaign = create(pinpoint, app_id, minimal(segment_id))
+    with pytest.raises(pinpoint.exceptions.BadRequestException):
+        update(
+            pinpoint,
+            app_id,
+            campaign["Id"],
+            {
+                "CustomDeliveryConfiguration": {"DeliveryUri": webhook_receiver.url},
+                "HoldoutPercent": 101,
+            },
+        )
+    assert webhook_receiver.heads == []
+
+
+def test_update_to_a_webhook_that_fails_the_check(pinpoint, app_id, segment_id, webhook_receiver):
+    campaign = create(pinpoint, app_id, webhook_campaign(segment_id, webhook_receiver.url))
+    with Receiver(account_id=None) as stranger:
+        with pytest.raises(pinpoint.exceptions.BadRequestException) as caught:
+            update(
+                pinpoint,
+                app_id,
+                campaign["Id"],
+                {"CustomDeliveryConfiguration": {"DeliveryUri": stranger.url}},
+            )
+        assert stranger.heads == ["/hook"]
+    assert "CustomDeliveryConfiguration.DeliveryUri" in error(caught)
+    assert "X-Amz-Pinpoint-AccountId" in error(caught)
+    assert get(pinpoint, app_id, campaign["Id"]) == campaign
+
+    with Receiver() as owned:
+        moved = update(
+            pinpoint,
+            app_id,
+            campaign["Id"],
+            {"CustomDeliveryConfiguration": {"DeliveryUri": owned.url}},
+        )
+        assert owned.heads == ["/hook"]
+    assert moved["CustomDeliveryConfiguration"] == {"DeliveryUri": owned.url}
+
+
+def test_an_unchanged_webhook_is_not_checked_again(pinpoint, app_id, segment_id, webhook_receiver):
+    treatment = {
+        "SizePercent": 10,
+        "CustomDeliveryConfiguration": {"DeliveryUri": webhook_receiver.url},
+    }
+    request = webhook_campaign(segment_id, webhook_receiver.url, AdditionalTreatments=[treatment])
+    campaign = create(pinpoint, app_id, request)
+    assert webhook_receiver.heads == ["/hook"]
+    # From now on the receiver would fail the check; updates that keep its URL never ask.
+    webhook_receiver.account_id = None
+
+    update(pinpoint, app_id, campaign["Id"], {"Name": "renamed"})
+    same = {"DeliveryUri": webhook_receiver.url, "EndpointTypes": ["CUSTOM", "EMAIL"]}
+    update(pinpoint, app_id, campaign["Id"], {"CustomDeliveryConfiguration": same})
+    updated = update(
+        pinpoint,
+        app_id,
+        campaign["Id"],
+        {"AdditionalTreatments": [{**treatment, "SizePercent": 20}, treatment]},
+    )
+    assert [t["SizePercent"] for t in updated["AdditionalTreatments"]] == [20, 10]
+    assert updated["CustomDeliveryConfiguration"] == same
+    assert webhook_receiver.heads == ["/hook"]
+
+
+@pytest.fixture(scope="module")
+def unchecked(server, database_url, tmp_path_factory):
+    """A second server on the same store, started with --no-webhook-ownership-check."""
+    log = tmp_path_factory.mktemp("unchecked") / "server.log"
+    srv = Server(database_url, log, TIDINGS_WEBHOOK_OWNERSHIP_CHECK="false").start()
+    yield srv
+    srv.stop()
+
+
+def test_the_check_can_be_turned_off(unchecked, webhook_receiver):
+    pinpoint = unchecked.client("pinpoint")
+    app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "unchecked"})[
+        "ApplicationResponse"
+    ]["Id"]
+    segment_id = new_segment(pinpoint, app_id)
+    webhook_receiver.account_id = None
+    for url in ("https://hooks.example.org/x?y=1", webhook_receiver.url):
+        campaign = create(pinpoint, app_id, webhook_campaign(segment_id, url))
+        assert campaign["CustomDeliveryConfiguration"] == {"DeliveryUri": url}
+    assert webhook_receiver.heads == []
+    # URL validation still applies: plain http only on loopback.
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as caught:
+        create(pinpoint, app_id, webhook_campaign(segment_id, "http://hooks.example.org/x"))
+    assert "must be an https:// URL" in error(caught)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tidings.api.pinpoint.common import version_number
+from tidings.channels import webhook
 from tidings.domain import campaigns as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.paging import page_size
@@ -36,6 +37,9 @@ def create_campaign(call: Call, params: dict) -> dict:
         previous=None,
         allow_http_loopback=call.state.settings.allow_http_loopback,
     )
+    # Outside the transaction: a slow webhook must not hold database locks.
+    if call.state.settings.webhook_ownership_check:
+        webhook.check_new_delivery_uris(request, call.state.settings.account_id)
 
     def work(conn):
         apps.get(conn, app_id)
@@ -55,6 +59,19 @@ def update_campaign(call: Call, params: dict) -> dict:
     app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
     # `tags` on update is deprecated in Pinpoint and ignored; TagResource changes tags.
     changes = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
+    # A webhook the update brings in is HEAD-checked before the transaction (a slow webhook
+    # must not hold locks), after the merged request passed validation; webhooks the stored
+    # campaign already names were checked when they came in.
+    settings = call.state.settings
+    if settings.webhook_ownership_check and changes.keys() & {"CustomDeliveryConfiguration", "AdditionalTreatments"}:
+        with call.state.db.read() as conn:
+            apps.get(conn, app_id)
+            stored = rules.write_request_of(campaigns.get(conn, app_id, campaign_id)[0])
+        merged = {**stored, **changes}
+        rules.check_campaign(
+            merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
+        )
+        webhook.check_new_delivery_uris(merged, settings.account_id, previous=stored)
 
     def work(conn):
         apps.get(conn, app_id)

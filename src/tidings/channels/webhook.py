@@ -1,0 +1,335 @@
+"""The webhook custom channel: a campaign batch POSTed to an https URL.
+
+Pinpoint documents only that it "sends endpoint data" to a webhook, so the delivery call
+is our contract, stated here:
+
+- ``POST <DeliveryUri>`` with ``Content-Type: application/json``, ``User-Agent:
+  Tidings/<version>`` and the body of the Lambda event (at most 50 endpoints).
+- Any 2xx answer delivers the whole batch. 429, 5xx, timeouts and connection errors are
+  worth another attempt; other answers (4xx, and 3xx: redirects are not followed) are not.
+- ``Idempotency-Key: <batch key>``: the same on every attempt of a batch, also after a
+  crash, so a receiver can drop repeats (delivery is at least once).
+
+Signing is an engine extension (Pinpoint documents none; receivers may ignore it). Every
+delivery carries
+
+    X-Tidings-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
+
+where the HMAC is computed with the application's signing secret
+(``tidings.store.secrets.signing_secret``) over the bytes
+``b"<t>." + body``. A receiver recomputes it with :func:`verify` (or the same few lines in
+its own language), compares in constant time, and refuses timestamps older than a few
+minutes so that a captured request cannot be replayed later. More than one ``v1=`` may
+appear; any one matching is enough (room for secret rotation).
+
+Ownership check (Pinpoint's documented behaviour): before a campaign may name a webhook,
+the URL must answer a ``HEAD`` request with the header ``X-Amz-Pinpoint-AccountId`` set to
+the account id. :func:`check_ownership` does that; ``tidings serve
+--no-webhook-ownership-check`` turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import hmac
+import http.client
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from types import TracebackType
+
+import aiohttp
+
+from tidings import __version__
+from tidings.channels import Attempt
+from tidings.domain.errors import InvalidInput
+
+SIGNATURE_HEADER = "X-Tidings-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+OWNERSHIP_HEADER = "X-Amz-Pinpoint-AccountId"
+USER_AGENT = f"Tidings/{__version__}"
+DELIVERY_URI_MEMBER = "WriteCampaignRequest.CustomDeliveryConfiguration.DeliveryUri"
+
+# Bodies of error answers are quoted in the reason, cut to this many bytes.
+_QUOTED_BODY_BYTES = 200
+
+
+# --- signing ---------------------------------------------------------------------------
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The value of the signature header for ``body`` sent at ``timestamp`` (unix seconds)."""
+    return f"t={timestamp},v1={_digest(secret, body, timestamp)}"
+
+
+def verify(
+    secret: str,
+    header_value: str,
+    body: bytes,
+    *,
+    tolerance_s: int = 300,
+    now: float | None = None,
+) -> bool:
+    """True when ``header_value`` signs ``body`` with ``secret`` and is at most
+    ``tolerance_s`` seconds away from ``now``. Malformed headers are simply not valid."""
+    fields = _signature_fields(header_value)
+    try:
+        timestamp = int(fields.get("t", [""])[0])
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_s:
+        return False
+    expected = _digest(secret, body, timestamp)
+    # Compare against every candidate without stopping early, so timing tells nothing.
+    matches = [hmac.compare_digest(expected, candidate) for candidate in fields.get("v1", [])]
+    return any(matches)
+
+
+def delivery_headers(secret: str, body: bytes, idempotency_key: str) -> dict[str, str]:
+    """The headers our contract adds to a delivery: its signature and idempotency key."""
+    return {
+        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+        IDEMPOTENCY_HEADER: idempotency_key,
+    }
+
+
+def _digest(secret: str, body: bytes, timestamp: int) -> str:
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _signature_fields(header_value: str) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for part in header_value.split(","):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+# --- delivery --------------------------------------------------------------------------
+
+
+class WebhookSender:
+    """POSTs deliveries over a pool of keep-alive connections.
+
+    The aiohttp session belongs to the event loop that first uses it, so a sender is made
+    once per loop (per worker) and closed with :meth:`close` when that loop is done.
+    """
+
+    def __init__(self, *, limit: int = 64, limit_per_host: int = 32) -> None:
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> WebhookSender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> Attempt:
+        """One delivery attempt. Never raises for network trouble: the Attempt says what happened."""
+        session = self._session_for_this_loop()
+        sent_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers=sent_headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            ) as response:
+                return await _attempt_from(response, url)
+        except TimeoutError:
+            return Attempt(False, True, f"no answer from {url} within {timeout_s:g} s")
+        except aiohttp.InvalidURL:
+            return Attempt(False, False, f"{url} is not a URL that can be posted to")
+        except aiohttp.ClientConnectorError as error:
+            return Attempt(False, True, _connect_failure(url, error.os_error))
+        except (aiohttp.ClientError, OSError) as error:
+            return Attempt(False, True, f"connection to {url} failed: {_describe(error)}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._loop = None
+
+    def _session_for_this_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._loop is not loop:
+            raise RuntimeError("a WebhookSender serves one event loop; make one per loop")
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit,
+                limit_per_host=self._limit_per_host,
+                ttl_dns_cache=300,
+                # Idle connections carry the next batches of a run, and are dropped before
+                # common servers drop them (uvicorn and Node.js after 5 s): reusing a
+                # connection the receiver is closing would fail an attempt for nothing.
+                keepalive_timeout=4,
+            )
+            # trust_env=False: deliveries go straight to the receiver, not through
+            # whatever proxy the server's environment happens to name.
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._loop = loop
+        return self._session
+
+
+async def _attempt_from(response: aiohttp.ClientResponse, url: str) -> Attempt:
+    status = response.status
+    quoted = await _drain(response, keep=not 200 <= status < 300)
+    if 200 <= status < 300:
+        return Attempt(True, False)
+    reason = f"HTTP {status} from {url}"
+    if 300 <= status < 400:
+        reason += " (redirects are not followed; use the final URL as DeliveryUri)"
+    if quoted:
+        reason += f": {quoted}"
+    return Attempt(False, status == 429 or status >= 500, reason)
+
+
+async def _drain(response: aiohttp.ClientResponse, *, keep: bool) -> str:
+    """Read the whole body so the connection goes back to the pool; return its start when
+    ``keep`` (error answers often say why). The status is already known, so a body that
+    breaks off changes nothing but the connection's reuse."""
+    start = b""
+    try:
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            if keep and len(start) < _QUOTED_BODY_BYTES:
+                start += chunk[: _QUOTED_BODY_BYTES - len(start)]
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        pass
+    return " ".join(start.decode("utf-8", "replace").split())
+
+
+def _connect_failure(url: str, os_error: OSError) -> str:
+    if os_error.errno == errno.ECONNREFUSED or isinstance(os_error, ConnectionRefusedError):
+        return f"connection refused by {url}"
+    if isinstance(os_error, socket.gaierror):
+        return f"could not resolve the host of {url}: {os_error.strerror or os_error}"
+    if isinstance(os_error, ssl.SSLError):
+        return f"TLS handshake with {url} failed: {_describe(os_error)}"
+    return f"could not connect to {url}: {_describe(os_error)}"
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+# --- ownership check -------------------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer from the URL itself; it has to carry the header."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+# No proxies from the environment, as for deliveries.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+
+
+def check_ownership(
+    url: str,
+    account_id: str,
+    timeout_s: float = 5.0,
+    *,
+    member: str = DELIVERY_URI_MEMBER,
+) -> None:
+    """Raise InvalidInput unless a HEAD request on ``url`` answers 2xx with the header
+    ``X-Amz-Pinpoint-AccountId: <account_id>``. Blocking: call it from a thread."""
+    got = _ownership_answer(url, account_id, timeout_s)
+    if got is None:
+        return
+    raise InvalidInput(
+        f"Received an invalid response from the resource at {member} {url}: a HEAD request must "
+        f"answer with header {OWNERSHIP_HEADER}: {account_id} (got: {got}); the server skips this "
+        "check when started with --no-webhook-ownership-check",
+        member=member,
+    )
+
+
+def check_new_delivery_uris(
+    request: dict,
+    account_id: str,
+    *,
+    previous: dict | None = None,
+    timeout_s: float = 5.0,
+) -> None:
+    """Run the ownership check on every webhook a WriteCampaignRequest names, except those
+    ``previous`` (the stored request, on update) already named: they were checked then."""
+    known = set(delivery_uris(previous or {}).values())
+    checked: set[str] = set()
+    for member, url in delivery_uris(request).items():
+        if url.startswith(("https://", "http://")) and url not in known | checked:
+            check_ownership(url, account_id, timeout_s, member=member)
+            checked.add(url)
+
+
+def delivery_uris(request: dict) -> dict[str, str]:
+    """Each DeliveryUri of a WriteCampaignRequest, by the member that holds it."""
+    root = "WriteCampaignRequest"
+    found: dict[str, str] = {}
+    parts = [(root, request)] + [
+        (f"{root}.AdditionalTreatments[{i}]", treatment)
+        for i, treatment in enumerate(request.get("AdditionalTreatments") or [])
+    ]
+    for where, part in parts:
+        uri = (part.get("CustomDeliveryConfiguration") or {}).get("DeliveryUri")
+        if uri:
+            found[f"{where}.CustomDeliveryConfiguration.DeliveryUri"] = uri
+    return found
+
+
+def _ownership_answer(url: str, account_id: str, timeout_s: float) -> str | None:
+    """None when the answer proves ownership; otherwise what came back, for the message."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT})
+    try:
+        with _opener.open(request, timeout=timeout_s) as response:
+            status, value = response.status, response.headers.get(OWNERSHIP_HEADER)
+    except urllib.error.HTTPError as error:
+        # Error statuses (and refused redirects) land here; the header alone does not make
+        # a 404 or a 301 a valid answer.
+        error.close()
+        return f"HTTP {error.code}"
+    except urllib.error.URLError as error:
+        return _unreachable(error.reason, timeout_s)
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return _unreachable(error, timeout_s)
+    if not 200 <= status < 300:
+        return f"HTTP {status}"
+    if value is None:
+        return "no such header"
+    if value.strip() != account_id:
+        return f"{OWNERSHIP_HEADER}: {value.strip()}"
+    return None
+
+
+def _unreachable(reason: object, timeout_s: float) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(reason, socket.gaierror):
+        return "host name not found"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error: {reason}"
+    if isinstance(reason, http.client.HTTPException):
+        return f"not an HTTP answer ({type(reason).__name__})"
+    return str(reason) or type(reason).__name__
