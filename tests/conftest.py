@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.messenger import messenger_stub  # noqa: F401
 from tests.services import fresh_postgres_database
 from tests.webhooks import webhook_receiver  # noqa: F401
 
