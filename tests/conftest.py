@@ -57,6 +57,7 @@ class Server:
             "TIDINGS_LOG_LEVEL": "warning",
             "TIDINGS_DATA_DIR": str(log_path.parent / "data"),
             "TIDINGS_EVENT_RETRY_BASE_DELAY": "0.2",
+            "TIDINGS_RETRY_BASE_DELAY": "0.05",
             **env,
         }
         self.process: subprocess.Popen | None = None

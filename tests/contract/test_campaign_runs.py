@@ -3,7 +3,11 @@ campaign states, what the function or webhook received."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from tests.campaigns import (
     activities,
@@ -146,3 +150,147 @@ def test_failing_function_is_retried_then_endpoints_fail_and_the_campaign_pauses
     assert "in a row failed" in activity["ExecutionMetrics"]["Message"]
     assert activity["SuccessfulEndpointCount"] == 0
     assert int(activity["ExecutionMetrics"]["FAILED_ENDPOINT_COUNT"]) >= 10 * 50
+
+
+def _signing_secret(server, app_id: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_webhook_channel_gets_signed_batches_and_retries_server_errors(server, pinpoint, app_id, webhook_receiver):
+    ids = add_endpoints(pinpoint, app_id, 130)
+    segment_id = everyone_segment(pinpoint, app_id)
+    webhook_receiver.fail_next(2, status=503)  # the first attempts fail; retries succeed
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(webhook_receiver.url, data="hook-data"))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    webhook_receiver.secret = _signing_secret(server, app_id)
+    accepted = [p for p in webhook_receiver.posts if p.status == 200]
+    assert len(webhook_receiver.posts) == len(accepted) + 2
+    assert all(webhook_receiver.verified(p) for p in webhook_receiver.posts)
+    delivered = [i for p in accepted for i in p.json["Endpoints"]]
+    assert sorted(delivered) == ids
+    assert all(len(p.json["Endpoints"]) <= 50 for p in accepted)
+    for post in webhook_receiver.posts:
+        assert post.header("Idempotency-Key") == post.json["IdempotencyKey"]
+        assert post.json["Data"] == "hook-data"
+    # A retried batch carries the same key as its failed attempt.
+    keys = [p.header("Idempotency-Key") for p in webhook_receiver.posts]
+    assert len(set(keys)) == len(accepted)
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["SuccessfulEndpointCount"] == 130 and activity["Result"] == "SUCCESS"
+
+
+def test_filter_hook_then_delivery(pinpoint, lambda_client, app_id, tmp_path, webhook_receiver):
+    name = f"filter-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "filter.jsonl"
+    create_recording_function(lambda_client, name, out, DROP_SUFFIX="7")
+    allow_pinpoint(lambda_client, name)
+    ids = add_endpoints(pinpoint, app_id, 100)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        Hook={"LambdaFunctionName": name, "Mode": "FILTER"},
+        **_custom(webhook_receiver.url),
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    filtered = recorded(out)
+    assert sorted(i for e in filtered for i in e["Endpoints"]) == ids
+    assert all(e["MessageConfiguration"] == {"CustomMessage": {"Data": "hello"}} for e in filtered)
+    delivered = {i: doc for p in webhook_receiver.posts for i, doc in p.json["Endpoints"].items()}
+    kept = [i for i in ids if not i.endswith("7")]
+    assert sorted(delivered) == kept
+    assert all(doc["Attributes"]["Enriched"] == ["yes"] for doc in delivered.values())
+    # Enrichment applies to that send only.
+    stored = pinpoint.get_endpoint(ApplicationId=app_id, EndpointId=kept[0])["EndpointResponse"]
+    assert "Enriched" not in stored.get("Attributes", {})
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["TotalEndpointCount"] == len(kept) == activity["SuccessfulEndpointCount"]
+    assert activity["ExecutionMetrics"]["HOOK_FILTERED"] == str(len(ids) - len(kept))
+
+
+def test_app_campaign_hook_delivers_for_campaigns_without_their_own(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"apphook-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    pinpoint.update_application_settings(
+        ApplicationId=app_id,
+        WriteApplicationSettingsRequest={"CampaignHook": {"LambdaFunctionName": name, "Mode": "DELIVERY"}},
+    )
+    ids = add_endpoints(pinpoint, app_id, 10, channel="SMS")
+    add_endpoints(pinpoint, app_id, 4, channel="EMAIL", prefix="mail")
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(
+        pinpoint, app_id, segment_id, MessageConfiguration={"SMSMessage": {"Body": "Hi there"}}
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    events = recorded(out)
+    assert sorted(i for e in events for i in e["Endpoints"]) == ids  # SMS endpoints only
+    assert events[0]["Message"] == {"smsmessage": {"body": "Hi there"}}
+
+
+def test_paused_and_deleted_campaigns_stop_sending(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"slow-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out, DELAY="0.3")
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 50 * 40)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"], wanted=("EXECUTING",))
+    pinpoint.update_campaign(ApplicationId=app_id, CampaignId=campaign["Id"], WriteCampaignRequest={"IsPaused": True})
+    wait_for_status(pinpoint, app_id, campaign["Id"], wanted=("PAUSED",))
+    deadline = time.monotonic() + 10
+    while activities(pinpoint, app_id, campaign["Id"])[0]["State"] != "PAUSED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sent = len(recorded(out))
+    time.sleep(1)
+    assert len(recorded(out)) == sent < 40
+
+    other = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, other["Id"], wanted=("EXECUTING",))
+    pinpoint.delete_campaign(ApplicationId=app_id, CampaignId=other["Id"])
+    time.sleep(1.5)  # in-flight batches settle
+    sent = len(recorded(out))
+    time.sleep(1)
+    assert len(recorded(out)) == sent
+
+
+def test_a_campaign_scheduled_ahead_waits_for_its_start(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"later-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 3)
+    segment_id = everyone_segment(pinpoint, app_id)
+    start = datetime.now(UTC) + timedelta(seconds=3)
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        Schedule={"StartTime": start.isoformat(), "Frequency": "ONCE"},
+        **_custom(name),
+    )
+    time.sleep(1)
+    assert recorded(out) == [] and activities(pinpoint, app_id, campaign["Id"]) == []
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert abs(datetime.fromisoformat(activity["ScheduledStart"]) - start) < timedelta(seconds=1)
+    assert datetime.fromisoformat(activity["Start"]) >= start

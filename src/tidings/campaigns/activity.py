@@ -97,6 +97,14 @@ class ActivityRun:
         self.stop: Stop | None = None
         self.docs: dict[str, dict[str, str | dict]] = {}  # batch id -> endpoint docs, while in flight
 
+    def halt(self, campaign_status: str) -> None:
+        """Stop handing out batches (the ones in flight finish)."""
+        if self.stop is None:
+            if campaign_status == "PAUSED":
+                self.stop = Stop("PAUSED", "the campaign was paused (IsPaused)", result="SUCCESS")
+            else:
+                self.stop = Stop("CANCELLED", "the campaign was deleted while it ran")
+
     # --- the run ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -120,6 +128,8 @@ class ActivityRun:
         async def submit(batch_id: str) -> None:
             while len(in_flight) >= window:
                 await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            if self.stop is not None:
+                return
             await pacer.take(len(self.docs[batch_id]))
             task = asyncio.create_task(self._deliver(context, batch_id))
             in_flight.add(task)
@@ -209,11 +219,8 @@ class ActivityRun:
         key = self.key
         with self.db.read() as conn:
             status = runs.campaign_status(conn, key.app_id, key.campaign_id)
-        if status is None or status == "DELETED":
-            self.stop = Stop("CANCELLED", "the campaign was deleted while it ran")
-            return PlannedPage(self.cursor, False)
-        if status == "PAUSED":
-            self.stop = Stop("PAUSED", "the campaign was paused (IsPaused)", result="SUCCESS")
+        if status in (None, "DELETED", "PAUSED"):
+            self.halt(status or "DELETED")
             return PlannedPage(self.cursor, False)
         members, cursor = context.reader.page(self.cursor, PAGE_SIZE)
         page = PlannedPage(cursor=cursor, done=cursor is None)

@@ -46,6 +46,7 @@ class CampaignEngine:
         self.function_channel = FunctionChannel(functions, settings)
         self.webhooks = WebhookSender()
         self.running: dict[str, asyncio.Task] = {}
+        self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
 
     @staticmethod
@@ -75,6 +76,7 @@ class CampaignEngine:
                     self.running[row.id] = task
                 if self.running:
                     await asyncio.to_thread(self._renew, list(self.running))
+                    await asyncio.to_thread(self._notice_pauses)
             except Exception:
                 log.exception("the campaign loop failed; trying again")
             await asyncio.sleep(TICK_S)
@@ -87,7 +89,10 @@ class CampaignEngine:
             for row in due:
                 doc, _ = campaigns.get(conn, row.app_id, row.id)
                 scheduled = parse_date(row.next_run_at) or now
-                following = schedules.next_run(doc["Schedule"], max(scheduled, now))
+                schedule = doc["Schedule"]
+                # An IMMEDIATE series is anchored at the campaign's creation, so it does not drift.
+                anchor = parse_date(doc["CreationDate"]) if schedule["StartTime"] == "IMMEDIATE" else None
+                following = schedules.next_run(schedule, max(scheduled, now), first_run_at=anchor)
                 runs.start_run(
                     conn,
                     row,
@@ -104,6 +109,16 @@ class CampaignEngine:
         until = time.time() + LEASE_S
         self.db.transact(lambda conn: runs.renew(conn, self.owner, activity_ids, until))
 
+    def _notice_pauses(self) -> None:
+        """Paused or deleted campaigns stop sending now, not at the end of a page."""
+        current = list(self.activities.values())
+        with self.db.read() as conn:
+            statuses = runs.campaign_statuses(conn, list({a.key.campaign_id for a in current}))
+        for activity in current:
+            status = statuses.get(activity.key.campaign_id, "DELETED")
+            if status in ("PAUSED", "DELETED"):
+                activity.halt(status)
+
     def _claim(self) -> list:
         room = max(0, 64 - len(self.running))
         if not room:
@@ -113,8 +128,9 @@ class CampaignEngine:
         return [row for row in rows if row.id not in self.running]
 
     async def _run(self, row) -> None:
+        activity = self.activities[row.id] = ActivityRun(self, row)
         try:
-            await ActivityRun(self, row).run()
+            await activity.run()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -126,3 +142,4 @@ class CampaignEngine:
             await asyncio.to_thread(self.db.transact, lambda conn: runs.release(conn, self.owner, row.id))
         finally:
             self.running.pop(row.id, None)
+            self.activities.pop(row.id, None)

@@ -158,6 +158,11 @@ def campaign_status(conn: Connection, app_id: str, campaign_id: str) -> str | No
     return conn.execute(select(C.status).where(C.app_id == app_id, C.id == campaign_id)).scalar()
 
 
+def campaign_statuses(conn: Connection, campaign_ids: list[str]) -> dict[str, str]:
+    """The status of each campaign that still exists (ids are unique across apps)."""
+    return dict(conn.execute(select(C.id, C.status).where(C.id.in_(campaign_ids))).all())
+
+
 def mark_running(conn: Connection, key: ActivityKey, start: str) -> None:
     conn.execute(
         update(t.activities)
@@ -168,7 +173,9 @@ def mark_running(conn: Connection, key: ActivityKey, start: str) -> None:
 
 def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: dict, created: str) -> None:
     """A planning step: its batches, its skip records and the checkpoint, together."""
-    row = conn.execute(select(A.batch_count).where(key.where())).one()
+    row = conn.execute(select(A.batch_count).where(key.where())).first()
+    if row is None:
+        return  # the campaign was deleted meanwhile
     seq = row.batch_count
     if page.batches:
         conn.execute(
@@ -251,7 +258,9 @@ def finish(
     Returns the campaign's new status, if it changed."""
     row = conn.execute(
         select(A.run_id, A.successful_endpoint_count, A.failed_endpoint_count).where(key.where())
-    ).one()
+    ).first()
+    if row is None:
+        return None  # the campaign was deleted meanwhile
     if result is None:
         result = "FAIL" if row.failed_endpoint_count and not row.successful_endpoint_count else "SUCCESS"
     conn.execute(

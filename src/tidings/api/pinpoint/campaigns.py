@@ -48,7 +48,8 @@ def create_campaign(call: Call, params: dict) -> dict:
             pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
         )
         status = rules.initial_status(pinned)
-        campaigns.create(conn, app_id, campaign_id, status, doc)
+        next_run = rules.next_run_after_write(status, pinned, datetime.now(UTC))
+        campaigns.create(conn, app_id, campaign_id, status, doc, next_run)
         tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
         return _response(conn, doc, status)
 
@@ -99,8 +100,9 @@ def update_campaign(call: Call, params: dict) -> dict:
             created=old_doc["CreationDate"],
             modified=now_iso(),
         )
-        status = rules.status_after_update(head.status, merged)
-        campaigns.add_version(conn, app_id, campaign_id, status, doc)
+        status = rules.status_after_update(head.status, previous, merged)
+        next_run = rules.next_run_after_write(status, merged, datetime.now(UTC))
+        campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run)
         return _response(conn, doc, status)
 
     return {"CampaignResponse": call.state.db.transact(work)}
@@ -164,21 +166,29 @@ def get_campaign_activities(call: Call, params: dict) -> dict:
     with call.state.db.read() as conn:
         apps.get(conn, app_id)
         rows, token = campaigns.activities_page(conn, app_id, campaign_id, size, params.get("Token"))
-    items = [
-        {
-            **row.doc,
-            "ApplicationId": app_id,
-            "CampaignId": campaign_id,
-            "Id": row.id,
-            "TreatmentId": row.treatment_id,
-            "State": row.state,
-            "Result": row.result,
-            "ScheduledStart": row.scheduled_start,
-            "Start": row.start,
-            "End": row.end,
-            "TotalEndpointCount": row.total_endpoint_count,
-            "SuccessfulEndpointCount": row.successful_endpoint_count,
-        }
-        for row in rows
-    ]
+    items = [activity_response(row) for row in rows]
     return {"ActivitiesResponse": {"Item": items, "NextToken": token}}
+
+
+def activity_response(row) -> dict:
+    metrics = {name: str(count) for name, count in (row.metrics or {}).items()}
+    if row.failed_endpoint_count:
+        metrics["FAILED_ENDPOINT_COUNT"] = str(row.failed_endpoint_count)
+    if row.message:
+        # ActivityResponse has no member for a reason; people find it here.
+        metrics["Message"] = row.message
+    response = {
+        "ApplicationId": row.app_id,
+        "CampaignId": row.campaign_id,
+        "Id": row.id,
+        "TreatmentId": row.treatment_id,
+        "State": row.state,
+        "Result": row.result,
+        "ScheduledStart": row.scheduled_start,
+        "Start": row.start,
+        "End": row.end,
+        "TotalEndpointCount": row.total_endpoint_count,
+        "SuccessfulEndpointCount": row.successful_endpoint_count,
+        "ExecutionMetrics": metrics,
+    }
+    return {key: value for key, value in response.items() if value is not None}
