@@ -215,5 +215,83 @@ def functions_invoke(
         raise typer.Exit(1)
 
 
+# --- events ----------------------------------------------------------------------------------
+
+events_app = typer.Typer(help="Look at campaign events in the store.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("sends")
+def events_sends(
+    application_id: str = typer.Argument(..., metavar="APP"),
+    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign's sends."),
+    activity_id: str | None = typer.Option(None, "--activity", help="Only this activity's (run's) sends."),
+    limit: int | None = typer.Option(None, min=1, help="At most this many records (default: all)."),
+    account_id: str = typer.Option("000000000000", envvar="TIDINGS_ACCOUNT_ID", help="Account written into records."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Print the `_campaign.send` event-stream records of an app, one JSON object per line."""
+    import os
+    import sys
+
+    from tidings.domain.errors import TidingsError
+    from tidings.domain.events import send_record
+    from tidings.store import apps, campaigns
+    from tidings.store.db import Database
+    from tidings.store.events import send_events
+    from tidings.store.migrate import upgrade
+
+    db = Database(database_url)
+    upgrade(db)
+    try:
+        with db.read() as conn:
+            apps.get(conn, application_id)
+            if campaign_id is not None:
+                campaigns.head(conn, application_id, campaign_id)
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+    # Records stream out page by page: a campaign of millions never sits in memory.
+    try:
+        for delivery in send_events(db, application_id, campaign_id, activity_id, limit=limit):
+            typer.echo(orjson.dumps(send_record(delivery, account_id=account_id)).decode())
+    except BrokenPipeError:
+        # The reader (`| head`) has seen enough; stop quietly, as shell tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+webhooks_app = typer.Typer(help="Webhook delivery: the signing secret receivers verify.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("secret")
+def webhooks_secret(
+    application_id: str = typer.Argument(..., metavar="APP"),
+    rotate: bool = typer.Option(False, help="Replace the secret; deliveries from then on use the new one."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Print the app's webhook signing secret (HMAC-SHA256 key of the X-Tidings-Signature header)."""
+    from tidings.domain.errors import TidingsError
+    from tidings.store import apps
+    from tidings.store.db import Database
+    from tidings.store.migrate import upgrade
+    from tidings.store.secrets import signing_secret
+
+    db = Database(database_url)
+    upgrade(db)
+
+    def work(conn) -> str:
+        apps.get(conn, application_id)
+        return signing_secret(conn, application_id, rotate=rotate)
+
+    try:
+        typer.echo(db.transact(work))
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+
+
 def main() -> None:
     app()

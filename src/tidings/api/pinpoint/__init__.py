@@ -1,6 +1,6 @@
 """Pinpoint (2016-12-01) operations Tidings implements, by operation name."""
 
-from tidings.api.pinpoint import apps, campaigns, endpoints, segments, tags
+from tidings.api.pinpoint import apps, campaigns, endpoints, events, segments, tags
 
 HANDLERS = {
     "CreateApp": apps.create_app,
@@ -34,4 +34,10 @@ HANDLERS = {
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
+    "PutEvents": events.put_events,
+    "PutEventStream": events.put_event_stream,
+    "GetEventStream": events.get_event_stream,
+    "DeleteEventStream": events.delete_event_stream,
+    "GetCampaignDateRangeKpi": events.get_campaign_date_range_kpi,
+    "GetApplicationDateRangeKpi": events.get_application_date_range_kpi,
 }
