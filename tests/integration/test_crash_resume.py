@@ -1,0 +1,117 @@
+"""Kill `tidings serve` with SIGKILL in the middle of a campaign run, start it again, and
+check that nothing was lost and no batch that had completed was sent again."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from tests.campaigns import (
+    activities,
+    add_endpoints,
+    allow_pinpoint,
+    create_recording_function,
+    everyone_segment,
+    recorded,
+    wait_for_status,
+)
+from tests.conftest import Server
+from tests.services import fresh_postgres_database
+from tidings.store import schema
+from tidings.store.db import Database
+
+BATCHES = 60
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crash.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+def test_sigkill_mid_run_resumes_without_loss_or_repeats(store_url, tmp_path):
+    server = Server(store_url, tmp_path / "server.log").start()
+    try:
+        pinpoint, lambda_client = server.client("pinpoint"), server.client("lambda")
+        name = f"crash-{uuid.uuid4().hex[:8]}"
+        out = tmp_path / "events.jsonl"
+        create_recording_function(lambda_client, name, out, DELAY="0.05")
+        lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+        allow_pinpoint(lambda_client, name)
+        app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "crash"})["ApplicationResponse"]["Id"]
+        ids = add_endpoints(pinpoint, app_id, 50 * BATCHES)
+        segment_id = everyone_segment(pinpoint, app_id)
+        campaign_id = pinpoint.create_campaign(
+            ApplicationId=app_id,
+            WriteCampaignRequest={
+                "Name": "crash",
+                "SegmentId": segment_id,
+                "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
+                "MessageConfiguration": {"CustomMessage": {"Data": "x"}},
+                "CustomDeliveryConfiguration": {"DeliveryUri": name},
+            },
+        )["CampaignResponse"]["Id"]
+
+        deadline = time.monotonic() + 60
+        while len(recorded(out)) < BATCHES // 4:
+            assert time.monotonic() < deadline, "the run did not get going"
+            time.sleep(0.02)
+        server.process.kill()  # SIGKILL: no shutdown code runs
+        server.process.wait()
+    except BaseException:
+        server.stop()
+        raise
+
+    settled_before = _settled_batches(store_url)
+    assert 0 < len(settled_before) < BATCHES, "the kill should land mid-run"
+
+    server.start()
+    try:
+        pinpoint = server.client("pinpoint")
+        wait_for_status(pinpoint, app_id, campaign_id, timeout=120)
+        [activity] = activities(pinpoint, app_id, campaign_id)
+    finally:
+        server.stop()
+
+    events = recorded(out)
+    sends = Counter(e["IdempotencyKey"] for e in events)
+    # At least once: every endpoint got its message.
+    assert {i for e in events for i in e["Endpoints"]} == set(ids)
+    # A batch that had completed before the kill was not sent again.
+    assert all(sends[key] == 1 for key in settled_before)
+    # Repeats are whole batches with their original key and endpoints (in flight at the kill).
+    by_key: dict[str, set[frozenset]] = {}
+    for event in events:
+        by_key.setdefault(event["IdempotencyKey"], set()).add(frozenset(event["Endpoints"]))
+    assert all(len(contents) == 1 for contents in by_key.values())
+    assert len(by_key) == BATCHES
+    # The counters are right despite the repeats.
+    assert activity["State"] == "COMPLETED" and activity["Result"] == "SUCCESS"
+    assert activity["TotalEndpointCount"] == len(ids) == activity["SuccessfulEndpointCount"]
+    assert _delivery_records(store_url) == len(ids)
+
+
+def _settled_batches(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            query = select(schema.delivery_batches.c.id).where(schema.delivery_batches.c.state == "done")
+            return set(conn.execute(query).scalars())
+    finally:
+        db.dispose()
+
+
+def _delivery_records(url: str) -> int:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return len(conn.execute(select(schema.deliveries.c.endpoint_id)).all())
+    finally:
+        db.dispose()
