@@ -265,6 +265,9 @@ def _node_options_quote(value: str) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not hold up close()
+    # A function opens up to 50 connections at once; with the default backlog of 5 the
+    # kernel drops the rest and they wait out TCP's one-second retransmission.
+    request_queue_size = 128
 
     def __init__(
         self,

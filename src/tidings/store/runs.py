@@ -256,6 +256,12 @@ def finish(
 ) -> str | None:
     """End an activity; when it was the last of its run, settle the campaign's status.
     Returns the campaign's new status, if it changed."""
+    # The campaign row is locked first, so that the last two activities of a run finishing
+    # at once cannot both miss each other and leave the campaign EXECUTING.
+    campaign_query = select(C.status, C.next_run_at).where(C.app_id == key.app_id, C.id == key.campaign_id)
+    if conn.dialect.name == "postgresql":
+        campaign_query = campaign_query.with_for_update()
+    campaign = conn.execute(campaign_query).first()
     row = conn.execute(
         select(A.run_id, A.successful_endpoint_count, A.failed_endpoint_count).where(key.where())
     ).first()
@@ -270,7 +276,6 @@ def finish(
             state=state, result=result, end=end, metrics=metrics, message=message, lease_owner=None, lease_until=None
         )
     )
-    campaign = conn.execute(select(C.status, C.next_run_at).where(C.app_id == key.app_id, C.id == key.campaign_id)).first()
     if campaign is None:
         return None
     if pause_campaign:
