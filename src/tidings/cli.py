@@ -105,11 +105,8 @@ def segments_preview(
     """Count the endpoints a segment holds now and show the first of them."""
     from tidings.domain.errors import TidingsError
     from tidings.store.audience import preview
-    from tidings.store.db import Database
-    from tidings.store.migrate import upgrade
 
-    db = Database(database_url)
-    upgrade(db)
+    db = _store(database_url)
     try:
         total, first = preview(db, application_id, segment_id, version, limit)
     except TidingsError as error:
@@ -131,6 +128,16 @@ def segments_preview(
             endpoint.get("OptOut", ""),
         )
     Console().print(table)
+
+
+def _store(database_url: str):
+    """The store at ``database_url``, migrated to this version of Tidings."""
+    from tidings.store.db import Database
+    from tidings.store.migrate import upgrade
+
+    db = Database(database_url)
+    upgrade(db)
+    return db
 
 
 def _fail(message: str) -> None:
@@ -215,6 +222,76 @@ def functions_invoke(
         raise typer.Exit(1)
 
 
+# --- campaigns -------------------------------------------------------------------------------
+
+campaigns_app = typer.Typer(help="Follow campaign runs.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+@campaigns_app.command("watch")
+def campaigns_watch(
+    application_id: str = typer.Argument(..., metavar="APP"),
+    campaign_id: str = typer.Argument(..., metavar="CAMPAIGN"),
+    interval: float = typer.Option(0.5, help="Seconds between looks at the store."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Show a progress bar per activity of the campaign's current run until it ends."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tidings.domain.errors import TidingsError
+    from tidings.store import campaigns, runs
+
+    db = _store(database_url)
+    console = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[delivered]} delivered, {task.fields[failed]} failed, {task.fields[remaining]} left"),
+        TextColumn("{task.fields[rate]}/s"),
+        TimeElapsedColumn(),
+    )
+    seen: dict[str, tuple[float, int]] = {}  # activity -> (when, settled) at the previous look
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+        while True:
+            try:
+                with db.read() as conn:
+                    _, status = campaigns.get(conn, application_id, campaign_id)
+                    activities = runs.latest_run(conn, application_id, campaign_id)
+            except TidingsError as error:
+                _fail(error.message)
+                raise typer.Exit(1) from None
+            now = time.monotonic()
+            for row in activities:
+                settled = row.successful_endpoint_count + row.failed_endpoint_count
+                before_at, before = seen.get(row.id, (now, settled))
+                rate = (settled - before) / (now - before_at) if now > before_at else 0.0
+                seen[row.id] = (now, settled)
+                total = row.total_endpoint_count if row.planned else None
+                remaining = "?" if total is None else str(max(0, total - settled))
+                fields = {
+                    "delivered": row.successful_endpoint_count,
+                    "failed": row.failed_endpoint_count,
+                    "remaining": remaining,
+                    "rate": f"{rate:,.0f}",
+                }
+                label = f"treatment {row.treatment_id} {row.state.lower()}"
+                if row.id not in tasks:
+                    tasks[row.id] = progress.add_task(label, total=total, completed=settled, **fields)
+                else:
+                    progress.update(tasks[row.id], description=label, total=total, completed=settled, **fields)
+            finished = activities and all(row.state not in runs.ACTIVE for row in activities)
+            if status not in ("EXECUTING", "SCHEDULED", "PENDING_NEXT_RUN") or (finished and status != "EXECUTING"):
+                break
+            time.sleep(interval)
+    console.print(f"Campaign {campaign_id}: {status}")
+    for row in activities:
+        note = f" ({row.message})" if row.message else ""
+        console.print(f"  treatment {row.treatment_id}: {row.state} {row.result or ''}{note}")
+
+
 # --- events ----------------------------------------------------------------------------------
 
 events_app = typer.Typer(help="Look at campaign events in the store.", no_args_is_help=True)
@@ -237,12 +314,9 @@ def events_sends(
     from tidings.domain.errors import TidingsError
     from tidings.domain.events import send_record
     from tidings.store import apps, campaigns
-    from tidings.store.db import Database
     from tidings.store.events import send_events
-    from tidings.store.migrate import upgrade
 
-    db = Database(database_url)
-    upgrade(db)
+    db = _store(database_url)
     try:
         with db.read() as conn:
             apps.get(conn, application_id)
@@ -275,12 +349,9 @@ def webhooks_secret(
     """Print the app's webhook signing secret (HMAC-SHA256 key of the X-Tidings-Signature header)."""
     from tidings.domain.errors import TidingsError
     from tidings.store import apps
-    from tidings.store.db import Database
-    from tidings.store.migrate import upgrade
     from tidings.store.secrets import signing_secret
 
-    db = Database(database_url)
-    upgrade(db)
+    db = _store(database_url)
 
     def work(conn) -> str:
         apps.get(conn, application_id)

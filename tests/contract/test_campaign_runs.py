@@ -3,6 +3,7 @@ campaign states, what the function or webhook received."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -294,3 +295,29 @@ def test_a_campaign_scheduled_ahead_waits_for_its_start(pinpoint, lambda_client,
     [activity] = activities(pinpoint, app_id, campaign["Id"])
     assert abs(datetime.fromisoformat(activity["ScheduledStart"]) - start) < timedelta(seconds=1)
     assert datetime.fromisoformat(activity["Start"]) >= start
+
+
+def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_client, app_id, tmp_path):
+    name = f"watched-{uuid.uuid4().hex[:8]}"
+    create_recording_function(lambda_client, name, tmp_path / "events.jsonl", DELAY="0.1")
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 50 * 10)
+    segment_id = everyone_segment(pinpoint, app_id)
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+
+    watch = subprocess.run(
+        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, campaign["Id"],
+         "--interval", "0.2", "--database-url", server.database_url],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    assert watch.returncode == 0, watch.stderr
+    assert "500 delivered, 0 failed, 0 left" in watch.stdout
+    assert f"Campaign {campaign['Id']}: COMPLETED" in watch.stdout
+    assert "treatment 0: COMPLETED SUCCESS" in watch.stdout
+
+    missing = subprocess.run(
+        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, "nope", "--database-url", server.database_url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "nope" in missing.stderr

@@ -322,3 +322,19 @@ def send_counts(
     if since is not None:
         query = query.where(D.at >= since)
     return {endpoint_id: n for endpoint_id, n in conn.execute(query)}
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+def latest_run(conn: Connection, app_id: str, campaign_id: str) -> list[Row]:
+    """The activities of the campaign's most recent run, default treatment first."""
+    newest = (
+        select(A.run_id)
+        .where(A.app_id == app_id, A.campaign_id == campaign_id)
+        .order_by(A.scheduled_start.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(t.activities).where(A.app_id == app_id, A.campaign_id == campaign_id, A.run_id == newest)
+    return conn.execute(query.order_by(A.treatment_id)).all()
