@@ -321,3 +321,45 @@ def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_clien
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_local_time_runs_send_each_time_zone_at_its_own_wall_clock(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"local-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    zones = {
+        "abidjan": "Africa/Abidjan",  # UTC+0: its slot is the start time itself, seconds away
+        "saopaulo": "America/Sao_Paulo",  # UTC-3: three hours later
+        "tokyo": "Asia/Tokyo",  # UTC+9: its slot had passed when the campaign was written
+    }
+    for prefix, zone in zones.items():
+        add_endpoints(pinpoint, app_id, 4, prefix=prefix, extra=lambda _, z=zone: {"Demographic": {"Timezone": z}})
+    add_endpoints(pinpoint, app_id, 2, prefix="nozone")
+    segment_id = everyone_segment(pinpoint, app_id)
+    start = datetime.now(UTC) + timedelta(seconds=3)
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        Schedule={"StartTime": start.isoformat(), "Frequency": "ONCE", "IsLocalTime": True, "Timezone": "UTC"},
+        **_custom(name),
+    )
+    deadline = time.monotonic() + 30
+    while not recorded(out):
+        assert time.monotonic() < deadline, activities(pinpoint, app_id, campaign["Id"])
+        time.sleep(0.1)
+    first_send = datetime.now(UTC)
+    time.sleep(1)
+
+    delivered = sorted(i for e in recorded(out) for i in e["Endpoints"])
+    assert delivered == [f"abidjan{n:05d}" for n in range(4)]
+    assert first_send >= start
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["State"] == "RUNNING"  # São Paulo's wave is three hours away
+    assert activity["TimezonesTotalCount"] == 2 and activity["TimezonesCompletedCount"] == 1
+    assert activity["ExecutionMetrics"]["ENDPOINT_TIMEZONE_MISMATCH"] == "4"
+    assert activity["ExecutionMetrics"]["ENDPOINT_MISSING_TIMEZONE"] == "2"
+    assert activity["SuccessfulEndpointCount"] == 4
+    pinpoint.delete_campaign(ApplicationId=app_id, CampaignId=campaign["Id"])

@@ -16,6 +16,7 @@ from tidings.domain.schedules import (
     effective_quiet_time,
     first_run,
     in_quiet_time,
+    local_lead,
     local_send_time,
     next_run,
     offset_of,
@@ -505,3 +506,12 @@ def test_zero_daily_or_total_means_no_cap():
     # An explicit 0 on the campaign lifts the app's cap for that campaign.
     assert effective_limits({"Daily": 0}, {"Daily": 5, "Total": 7}) == {"Total": 7}
     assert effective_limits(None, None) == {}
+
+
+def test_a_local_time_run_starts_when_the_earliest_zone_is_due():
+    schedule = {"StartTime": "2026-12-01T09:00:00Z", "IsLocalTime": True, "Timezone": "UTC-05"}
+    run_at = datetime(2026, 12, 1, 14, tzinfo=UTC)  # 09:00 at UTC-05
+    start = run_at - local_lead(schedule)
+    # 09:00 in Kiribati (UTC+14) is the first 09:00 on Earth.
+    assert local_send_time(schedule, run_at, "Pacific/Kiritimati") == start
+    assert local_lead({"StartTime": "IMMEDIATE"}) == timedelta(0)

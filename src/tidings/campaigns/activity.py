@@ -53,6 +53,9 @@ class Context:
     deadline: datetime | None
     holdout: int
     sizes: list[int]
+    schedule: dict
+    run_at: datetime  # the run's instant: ScheduledStart
+    first_from: datetime  # local time: send times at or before this are not targeted
     secret: str | None = None
     function: FunctionRecord | None = None
     filter_function: FunctionRecord | None = None
@@ -96,6 +99,10 @@ class ActivityRun:
         self.consecutive_failures = 0
         self.stop: Stop | None = None
         self.docs: dict[str, dict[str, str | dict]] = {}  # batch id -> endpoint docs, while in flight
+        self.wave_from: str | None = row.wave_from
+        self.wave_until: str | None = row.wave_until
+        self.next_wave_at: str | None = row.next_wave_at
+        self.zones: dict[str, bool] = {}  # local time: zones seen in this pass -> all of them due
 
     def halt(self, campaign_status: str) -> None:
         """Stop handing out batches (the ones in flight finish)."""
@@ -138,11 +145,15 @@ class ActivityRun:
         try:
             for batch_id in await asyncio.to_thread(self._resume):
                 await submit(batch_id)
-            while not self.planned and self.stop is None:
-                page = await asyncio.to_thread(self._plan_page, context)
-                for batch_id, _ in page.batches:
-                    if self.stop is None:
-                        await submit(batch_id)
+            while self.stop is None:
+                while not self.planned and self.stop is None:
+                    page = await asyncio.to_thread(self._plan_page, context)
+                    for batch_id, _ in page.batches:
+                        if self.stop is None:
+                            await submit(batch_id)
+                if self.next_wave_at is None or self.stop is not None:
+                    break
+                await self._wait_for_next_wave()
             if in_flight:
                 await asyncio.gather(*in_flight)
         finally:
@@ -150,6 +161,20 @@ class ActivityRun:
                 task.cancel()
         if self.stop is not None:
             raise self.stop
+
+    async def _wait_for_next_wave(self) -> None:
+        """Local time: sleep until the next time zone is due, then plan another pass."""
+        assert self.next_wave_at is not None and self.wave_until is not None
+        due = parse_date(self.next_wave_at)
+        assert due is not None
+        while self.stop is None and datetime.now(UTC) < due:
+            await asyncio.sleep(min(1.0, (due - datetime.now(UTC)).total_seconds()))
+        if self.stop is not None:
+            return
+        wave_from, wave_until = self.wave_until, format_date(max(due, datetime.now(UTC)))
+        await asyncio.to_thread(self.db.transact, lambda conn: runs.next_wave(conn, self.key, wave_from, wave_until))
+        self.wave_from, self.wave_until, self.next_wave_at = wave_from, wave_until, None
+        self.cursor, self.planned = None, False
 
     # --- loading and checks -------------------------------------------------------------
 
@@ -174,7 +199,16 @@ class ActivityRun:
         deadline = None
         if limits.get("MaximumDuration"):
             deadline = parse_date(row.scheduled_start) + timedelta(seconds=limits["MaximumDuration"])
+        run_at = parse_date(row.scheduled_start)
+        assert run_at is not None
+        # A local-time run targets zones whose slot is still ahead when the campaign was last
+        # written (Pinpoint does not send a time zone's message late).
+        written = parse_date(doc["LastModifiedDate"]) or run_at
+        first_from = max(run_at - schedules.local_lead(schedule), written) - timedelta(milliseconds=1)
         context = Context(
+            schedule=schedule,
+            run_at=run_at,
+            first_from=first_from,
             campaign=doc,
             campaign_arn=doc["Arn"],
             plan=plan,
@@ -226,6 +260,8 @@ class ActivityRun:
         page = PlannedPage(cursor=cursor, done=cursor is None)
         now = datetime.now(UTC)
         stamp = format_date(now)
+        if context.schedule.get("IsLocalTime"):
+            members = self._due_locally(context, members, page, now)
         channel = context.plan.channel
         assert channel is not None
         treatment = self.row.treatment_id
@@ -258,6 +294,45 @@ class ActivityRun:
         self.db.transact(lambda conn: runs.save_page(conn, key, page, metrics, stamp))
         self.cursor, self.planned = page.cursor, page.done
         return page
+
+    def _due_locally(
+        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime
+    ) -> list[audience.Member]:
+        """The members whose local send time falls in this wave; notes the next wave's time."""
+        if self.wave_until is None:
+            self.wave_until = format_date(now)
+        page.wave_until = self.wave_until
+        first_pass = self.wave_from is None
+        lower = context.first_from if first_pass else parse_date(self.wave_from)
+        upper = parse_date(self.wave_until)
+        assert lower is not None and upper is not None
+        next_wave = parse_date(self.next_wave_at) if self.next_wave_at else None
+        due = []
+        for member in members:
+            zone = (orjson.loads(member.doc).get("Demographic") or {}).get("Timezone")
+            send_at = schedules.local_send_time(context.schedule, context.run_at, zone)
+            if send_at is None:
+                if first_pass:
+                    self.metrics["ENDPOINT_MISSING_TIMEZONE"] += 1
+                continue
+            if send_at <= lower:
+                if send_at <= context.first_from:
+                    self.metrics["ENDPOINT_TIMEZONE_MISMATCH"] += first_pass
+                else:
+                    self.zones.setdefault(zone, True)  # sent in an earlier wave
+                continue
+            self.zones[zone] = self.zones.get(zone, True) and send_at <= upper
+            if send_at > upper:
+                next_wave = send_at if next_wave is None else min(next_wave, send_at)
+                continue
+            due.append(member)
+        self.next_wave_at = None if next_wave is None else format_date(next_wave)
+        page.next_wave_at = self.next_wave_at
+        self.metrics["TimezonesTotalCount"] = len(self.zones)
+        self.metrics["TimezonesCompletedCount"] = sum(self.zones.values())
+        if page.done:
+            self.zones = {}
+        return due
 
     def _apply_limits(
         self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime, stamp: str

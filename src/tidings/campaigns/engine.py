@@ -88,17 +88,19 @@ class CampaignEngine:
             due = runs.due_campaigns(conn, format_date(now))
             for row in due:
                 doc, _ = campaigns.get(conn, row.app_id, row.id)
-                scheduled = parse_date(row.next_run_at) or now
                 schedule = doc["Schedule"]
+                # next_run_at is when the run starts; a local-time run starts ahead of its instant.
+                lead = schedules.local_lead(schedule)
+                run_at = (parse_date(row.next_run_at) or now) + lead
                 # An IMMEDIATE series is anchored at the campaign's creation, so it does not drift.
                 anchor = parse_date(doc["CreationDate"]) if schedule["StartTime"] == "IMMEDIATE" else None
-                following = schedules.next_run(schedule, max(scheduled, now), first_run_at=anchor)
+                following = schedules.next_run(schedule, max(run_at, now), first_run_at=anchor)
                 runs.start_run(
                     conn,
                     row,
                     delivery.treatment_ids(doc),
-                    row.next_run_at,
-                    None if following is None else format_date(following),
+                    format_date(run_at),
+                    None if following is None else format_date(following - lead),
                 )
                 log.info("campaign %s: run scheduled for %s started", row.id, row.next_run_at)
             return len(due)

@@ -329,11 +329,13 @@ def status_after_update(current: str, previous: dict, request: dict) -> str:
 
 
 def next_run_after_write(status: str, request: dict, now: datetime) -> datetime | None:
-    """When the scheduler should start the campaign's next run, after a create or update.
+    """When the scheduler should start the campaign's next run, after a create or update:
+    the run's instant, or for a local-time run the moment its earliest time zone is due.
     An executing campaign plans its next run when the current one ends."""
     if status != "SCHEDULED":
         return None
-    return schedules.first_run(request["Schedule"], now)
+    run_at = schedules.first_run(request["Schedule"], now)
+    return None if run_at is None else run_at - schedules.local_lead(request["Schedule"])
 
 
 def campaign_document(

@@ -139,6 +139,19 @@ def next_run(
     return None if _after_end(schedule, upcoming) else upcoming
 
 
+# The earliest clock on Earth (UTC+14, Kiribati) reaches a wall-clock time this long before
+# UTC does; a local-time run starts then, when its first time zone is due.
+EARLIEST_OFFSET = timedelta(hours=14)
+
+
+def local_lead(schedule: dict) -> timedelta:
+    """How long before its run instant a run of ``schedule`` starts: zero, or for an
+    ``IsLocalTime`` schedule the time between the earliest zone's slot and the run instant."""
+    if not schedule.get("IsLocalTime"):
+        return timedelta(0)
+    return EARLIEST_OFFSET - offset_of(schedule.get("Timezone"))
+
+
 def local_send_time(schedule: dict, run_at: datetime, zone: str | None) -> datetime | None:
     """The instant an endpoint in IANA time zone ``zone`` should get the run due at ``run_at``.
 

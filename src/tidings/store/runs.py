@@ -45,7 +45,8 @@ class PlannedPage:
     done: bool
     batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (batch id, endpoint ids)
     records: list[dict] = field(default_factory=list)  # deliveries rows of skipped endpoints
-    metrics: dict[str, int] = field(default_factory=dict)  # counts to add to ExecutionMetrics
+    wave_until: str | None = None  # local time: the bound of the wave this pass plans
+    next_wave_at: str | None = None  # local time: the earliest send time after this wave so far
 
 
 # --- the scheduler's side -----------------------------------------------------------------
@@ -206,7 +207,18 @@ def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: di
             batch_count=seq + len(page.batches),
             total_endpoint_count=A.total_endpoint_count + planned,
             metrics=metrics,
+            wave_until=page.wave_until,
+            next_wave_at=page.next_wave_at,
         )
+    )
+
+
+def next_wave(conn: Connection, key: ActivityKey, wave_from: str, wave_until: str) -> None:
+    """Start another pass over the segment for the endpoints whose local time comes next."""
+    conn.execute(
+        update(t.activities)
+        .where(key.where())
+        .values(cursor=None, planned=0, wave_from=wave_from, wave_until=wave_until, next_wave_at=None)
     )
 
 

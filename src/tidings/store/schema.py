@@ -138,6 +138,11 @@ activities = Table(
     # Planning checkpoint: the last endpoint id scanned, and whether the scan is done.
     Column("cursor", Text().with_variant(Text(collation="C"), "postgresql")),
     Column("planned", Integer, nullable=False),  # 0 or 1
+    # Local-time runs plan in waves, one pass over the segment each: a pass takes endpoints
+    # whose local send time is in (wave_from, wave_until]; next_wave_at is the earliest later one.
+    Column("wave_from", Stamp),
+    Column("wave_until", Stamp),
+    Column("next_wave_at", Stamp),
     Column("batch_count", Integer, nullable=False),
     Column("lease_owner", String(36)),
     Column("lease_until", Float),  # epoch seconds

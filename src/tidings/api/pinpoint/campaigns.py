@@ -170,8 +170,13 @@ def get_campaign_activities(call: Call, params: dict) -> dict:
     return {"ActivitiesResponse": {"Item": items, "NextToken": token}}
 
 
+# Local-time runs keep these in the activity's metrics; ActivityResponse has members for them.
+ZONE_COUNTS = ("TimezonesTotalCount", "TimezonesCompletedCount")
+
+
 def activity_response(row) -> dict:
     metrics = {name: str(count) for name, count in (row.metrics or {}).items()}
+    zones = {name: int(metrics.pop(name)) for name in ZONE_COUNTS if name in metrics}
     if row.failed_endpoint_count:
         metrics["FAILED_ENDPOINT_COUNT"] = str(row.failed_endpoint_count)
     if row.message:
@@ -189,6 +194,7 @@ def activity_response(row) -> dict:
         "End": row.end,
         "TotalEndpointCount": row.total_endpoint_count,
         "SuccessfulEndpointCount": row.successful_endpoint_count,
+        **zones,
         "ExecutionMetrics": metrics,
     }
     return {key: value for key, value in response.items() if value is not None}
