@@ -363,3 +363,103 @@ def test_local_time_runs_send_each_time_zone_at_its_own_wall_clock(pinpoint, lam
     assert activity["ExecutionMetrics"]["ENDPOINT_MISSING_TIMEZONE"] == "2"
     assert activity["SuccessfulEndpointCount"] == 4
     pinpoint.delete_campaign(ApplicationId=app_id, CampaignId=campaign["Id"])
+
+
+def test_quiet_time_skips_endpoints_whose_local_clock_is_inside_it(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"quiet-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    now = datetime.now(UTC)
+    quiet = {"Start": (now - timedelta(hours=1)).strftime("%H:%M"), "End": (now + timedelta(hours=1)).strftime("%H:%M")}
+    add_endpoints(pinpoint, app_id, 3, prefix="utc", extra=lambda _: {"Demographic": {"Timezone": "Africa/Abidjan"}})
+    awake = add_endpoints(pinpoint, app_id, 3, prefix="nozone")  # no time zone: never quiet
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        Schedule={"StartTime": "IMMEDIATE", "Frequency": "ONCE", "QuietTime": quiet},
+        **_custom(name),
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == awake
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["ExecutionMetrics"]["QUIET_TIME"] == "3"
+    assert activity["SuccessfulEndpointCount"] == 3
+
+
+def test_the_apps_daily_cap_counts_every_campaign(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"capped-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    pinpoint.update_application_settings(ApplicationId=app_id, WriteApplicationSettingsRequest={"Limits": {"Daily": 1}})
+    ids = add_endpoints(pinpoint, app_id, 5)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    first = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, first["Id"])
+    second = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, second["Id"])
+
+    assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == ids  # once, from the first
+    [activity] = activities(pinpoint, app_id, second["Id"])
+    assert activity["ExecutionMetrics"]["DAILY_CAP"] == "5" and activity["TotalEndpointCount"] == 0
+
+
+def test_messages_per_second_paces_the_run(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"paced-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 300)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(pinpoint, app_id, segment_id, Limits={"MessagesPerSecond": 100}, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    took = datetime.fromisoformat(activity["End"]) - datetime.fromisoformat(activity["Start"])
+    # 300 endpoints at 100 per second: the last batch may start 2.5 s after the first.
+    assert took >= timedelta(seconds=2.4)
+    assert activity["SuccessfulEndpointCount"] == 300
+
+
+def test_a_recurring_campaign_waits_for_its_next_run(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"hourly-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 3)
+    segment_id = everyone_segment(pinpoint, app_id)
+    start = datetime.now(UTC) + timedelta(seconds=2)
+    schedule = {
+        "StartTime": start.isoformat(),
+        "EndTime": (start + timedelta(hours=3)).isoformat(),
+        "Frequency": "HOURLY",
+    }
+
+    campaign = _campaign(pinpoint, app_id, segment_id, Schedule=schedule, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"], wanted=("PENDING_NEXT_RUN",))
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["State"] == "COMPLETED" and activity["SuccessfulEndpointCount"] == 3
+    assert len(recorded(out)) == 1
+
+    # An update that changes nothing about the schedule keeps the series going.
+    updated = pinpoint.update_campaign(
+        ApplicationId=app_id, CampaignId=campaign["Id"], WriteCampaignRequest={"Description": "still hourly"}
+    )["CampaignResponse"]
+    assert updated["State"]["CampaignStatus"] == "PENDING_NEXT_RUN"
+    time.sleep(1.5)
+    assert len(recorded(out)) == 1  # the next run is an hour away, not now
+
+    # Paused and resumed after its start time: it goes on with the next hour, not now.
+    for paused in (True, False):
+        pinpoint.update_campaign(
+            ApplicationId=app_id, CampaignId=campaign["Id"], WriteCampaignRequest={"IsPaused": paused}
+        )
+    time.sleep(1.5)
+    assert len(recorded(out)) == 1

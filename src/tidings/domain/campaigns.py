@@ -317,25 +317,33 @@ def initial_status(request: dict) -> str:
 
 
 def status_after_update(current: str, previous: dict, request: dict) -> str:
-    """A paused campaign pauses; a run in progress goes on; a completed campaign stays
-    completed unless its schedule changes; otherwise it is scheduled (again)."""
+    """A paused campaign pauses; a run in progress goes on; a completed campaign, or one
+    waiting for its next run, stays so unless its schedule changes; otherwise it is
+    scheduled (again)."""
     if request.get("IsPaused"):
         return "PAUSED"
     if current in ("EXECUTING", "DELETED"):
         return current
-    if current == "COMPLETED" and request.get("Schedule") == previous.get("Schedule"):
-        return "COMPLETED"
+    if current in ("COMPLETED", "PENDING_NEXT_RUN") and request.get("Schedule") == previous.get("Schedule"):
+        return current
     return "SCHEDULED"
 
 
-def next_run_after_write(status: str, request: dict, now: datetime) -> datetime | None:
+def next_run_after_write(status: str, request: dict, now: datetime, *, update: bool = False) -> datetime | None:
     """When the scheduler should start the campaign's next run, after a create or update:
     the run's instant, or for a local-time run the moment its earliest time zone is due.
     An executing campaign plans its next run when the current one ends."""
     if status != "SCHEDULED":
         return None
-    run_at = schedules.first_run(request["Schedule"], now)
-    return None if run_at is None else run_at - schedules.local_lead(request["Schedule"])
+    schedule = request["Schedule"]
+    run_at = schedules.first_run(schedule, now)
+    # A start a moment ago still counts on create; an updated series (resumed, or given a
+    # new schedule) whose start has passed goes on with its next occurrence. A one-off run
+    # whose time has passed runs now, from the beginning.
+    late = now if update else now - START_TIME_SKEW
+    if run_at is not None and run_at < late and schedule.get("Frequency") in RECURRING:
+        run_at = schedules.next_run(schedule, now)
+    return None if run_at is None else run_at - schedules.local_lead(schedule)
 
 
 def campaign_document(

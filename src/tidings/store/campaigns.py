@@ -63,9 +63,10 @@ def head(conn: Connection, app_id: str, campaign_id: str, *, lock: bool = False)
 def add_version(
     conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict, next_run: datetime | None
 ) -> None:
-    """A new version. An executing campaign keeps the next run its current run planned."""
+    """A new version. A campaign executing or waiting for its next run keeps the next run
+    its current run planned."""
     values: dict = {"version": doc["Version"], "status": status}
-    if status != "EXECUTING":
+    if status not in ("EXECUTING", "PENDING_NEXT_RUN"):
         values["next_run_at"] = _stamp(next_run)
     conn.execute(update(t.campaigns).where(C.app_id == app_id, C.id == campaign_id).values(**values))
     conn.execute(

@@ -101,7 +101,7 @@ def update_campaign(call: Call, params: dict) -> dict:
             modified=now_iso(),
         )
         status = rules.status_after_update(head.status, previous, merged)
-        next_run = rules.next_run_after_write(status, merged, datetime.now(UTC))
+        next_run = rules.next_run_after_write(status, merged, datetime.now(UTC), update=True)
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run)
         return _response(conn, doc, status)
 
