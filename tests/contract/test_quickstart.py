@@ -30,6 +30,7 @@ def test_readme_quick_start_runs(server, pinpoint):
         **CLIENT_ENV,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "TIDINGS_DATABASE_URL": server.database_url,
+        "TIDINGS_URL": server.url,
     }
     done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
@@ -45,4 +46,9 @@ def test_readme_quick_start_runs(server, pinpoint):
     got = pinpoint.get_campaign(ApplicationId=app, CampaignId=campaign)["CampaignResponse"]
     assert got["SegmentId"] == segment and got["SegmentVersion"] == 1
     assert got["Hook"] == {"LambdaFunctionName": "messenger", "Mode": "DELIVERY"}
-    assert got["State"]["CampaignStatus"] in ("SCHEDULED", "EXECUTING", "COMPLETED")
+    assert got["State"]["CampaignStatus"] == "COMPLETED"  # `campaigns watch` waited for it
+    assert "1 delivered, 0 failed, 0 left" in done.stdout
+    [activity] = pinpoint.get_campaign_activities(ApplicationId=app, CampaignId=campaign)["ActivitiesResponse"]["Item"]
+    assert activity["Result"] == "SUCCESS" and activity["SuccessfulEndpointCount"] == 1
+    log = (Path(server.env["TIDINGS_DATA_DIR"]) / "logs" / "messenger.log").read_text()
+    assert "to ana-sms at +15550100001: Welcome aboard!" in log
