@@ -29,6 +29,7 @@ test: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/invoke.py
 	$(BIN)/python bench/transport.py
+	$(BIN)/python bench/campaign_run.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests

@@ -187,25 +187,24 @@ def run_campaign(pinpoint, app_id: str, segment_id: str, uri: str, expected: int
         "CustomDeliveryConfiguration": {"DeliveryUri": uri},
     }
     started = time.perf_counter()
-    campaign = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
-    campaign_id = campaign["Id"]
+    ids = {"ApplicationId": app_id}
+    ids["CampaignId"] = pinpoint.create_campaign(**ids, WriteCampaignRequest=request)["CampaignResponse"]["Id"]
     while True:
-        status = pinpoint.get_campaign(ApplicationId=app_id, CampaignId=campaign_id)["CampaignResponse"]["State"]["CampaignStatus"]
+        status = pinpoint.get_campaign(**ids)["CampaignResponse"]["State"]["CampaignStatus"]
         elapsed = time.perf_counter() - started
         if status == "COMPLETED":
             break
         if status in ("PAUSED", "DELETED") or elapsed > timeout:
-            raise SystemExit(f"campaign {campaign_id} to {uri} is {status} after {elapsed:.1f} s; activities: {activities(pinpoint, app_id, campaign_id)}")
+            activities = pinpoint.get_campaign_activities(**ids)["ActivitiesResponse"]["Item"]
+            raise SystemExit(f"campaign to {uri} is {status} after {elapsed:.1f} s; activities: {activities}")
         time.sleep(0.02)
-    items = activities(pinpoint, app_id, campaign_id)
-    succeeded = sum(item.get("SuccessfulEndpointCount", 0) for item in items)
+    activities = pinpoint.get_campaign_activities(**ids)["ActivitiesResponse"]["Item"]
+    succeeded = sum(activity.get("SuccessfulEndpointCount", 0) for activity in activities)
     if succeeded != expected:
-        raise SystemExit(f"campaign {campaign_id} to {uri} COMPLETED with SuccessfulEndpointCount {succeeded}, expected {expected}: {items}")
+        raise SystemExit(
+            f"campaign to {uri} COMPLETED with SuccessfulEndpointCount {succeeded}, not {expected}: {activities}"
+        )
     return elapsed
-
-
-def activities(pinpoint, app_id: str, campaign_id: str) -> list[dict]:
-    return pinpoint.get_campaign_activities(ApplicationId=app_id, CampaignId=campaign_id)["ActivitiesResponse"]["Item"]
 
 
 def machine() -> str:
@@ -250,9 +249,11 @@ def main() -> None:
             }
             results = {}
             for channel, uri in channels.items():
-                runs = [run_campaign(pinpoint, app_id, segment_id, uri, args.endpoints, args.timeout) for _ in range(args.repeats)]
+                runs = [
+                    run_campaign(pinpoint, app_id, segment_id, uri, args.endpoints, args.timeout)
+                    for _ in range(args.repeats)
+                ]
                 results[channel] = runs
-                print(f"  {channel}: {', '.join(f'{s:.2f} s' for s in runs)}", file=sys.stderr)
             peak = server.peak_rss_mib()
         except BaseException:
             print(f"server log ({server.log_path}):\n{server.log_path.read_text()[-4000:]}", file=sys.stderr)
@@ -270,11 +271,16 @@ def main() -> None:
         median = statistics.median(runs)
         print(f"| {channel} | {args.endpoints:,} | {median:.2f} | {args.endpoints / median:,.0f} |")
     print()
-    print(f"load: UpdateEndpointsBatch, {BATCH} per call, {args.load_threads} calls in flight: {load_rate:,.0f} endpoints/s")
+    for channel, runs in results.items():
+        print(f"runs, {channel}: {', '.join(f'{s:.2f} s' for s in runs)}")
+    print(
+        f"load: UpdateEndpointsBatch, {BATCH} per call, {args.load_threads} calls in flight: "
+        f"{load_rate:,.0f} endpoints/s"
+    )
     print(f"server peak RSS (VmHWM, without function environments): {peak:.0f} MiB")
     print(f"machine: {machine()}")
-    command = [Path(sys.executable).relative_to(Path.cwd()) if Path(sys.executable).is_relative_to(Path.cwd()) else sys.executable]
-    print(f"command: {shlex.join([str(command[0]), *sys.argv])}")
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
+    print(f"command: {shlex.join([python, *sys.argv])}")
 
 
 if __name__ == "__main__":

@@ -463,3 +463,32 @@ def test_a_recurring_campaign_waits_for_its_next_run(pinpoint, lambda_client, ap
         )
     time.sleep(1.5)
     assert len(recorded(out)) == 1
+
+
+def test_endpoints_not_reached_within_maximum_duration_expire(pinpoint, lambda_client, app_id, tmp_path):
+    name = f"late-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "events.jsonl"
+    create_recording_function(lambda_client, name, out, DELAY="0.5")
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    allow_pinpoint(lambda_client, name)
+    add_endpoints(pinpoint, app_id, 50 * 20)
+    segment_id = everyone_segment(pinpoint, app_id)
+    # Started 57 s ago (a start time within the last minute is accepted) with the shortest
+    # MaximumDuration: about 3 s of sending remain, one batch per half second.
+    start = datetime.now(UTC) - timedelta(seconds=57)
+
+    campaign = _campaign(
+        pinpoint,
+        app_id,
+        segment_id,
+        Schedule={"StartTime": start.isoformat(), "Frequency": "ONCE"},
+        Limits={"MaximumDuration": 60},
+        **_custom(name),
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    sent = sum(len(e["Endpoints"]) for e in recorded(out))
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    expired = int(activity["ExecutionMetrics"]["EXPIRED"])
+    assert 0 < sent < 1000 and expired == 1000 - sent
+    assert activity["SuccessfulEndpointCount"] == sent == activity["TotalEndpointCount"]

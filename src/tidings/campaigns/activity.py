@@ -415,6 +415,9 @@ class ActivityRun:
 
     async def _deliver(self, context: Context, batch_id: str) -> None:
         docs = self.docs[batch_id]
+        if context.deadline is not None and datetime.now(UTC) > context.deadline:
+            await self._expire(batch_id, docs)
+            return
         timeout = self.settings.attempt_timeout_s
         channel = context.plan.channel
         assert channel is not None
@@ -470,6 +473,17 @@ class ActivityRun:
                 )
         elif kept:
             self.consecutive_failures = 0
+
+    async def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> None:
+        """MaximumDuration has passed: the batch is not sent; its endpoints are EXPIRED."""
+        stamp = now_iso()
+        records = [self._record(i, doc, "EXPIRED", stamp, "the campaign's MaximumDuration had passed", batch_id) for i, doc in docs.items()]
+        self.metrics["EXPIRED"] += len(records)
+        await asyncio.to_thread(
+            self.db.transact,
+            lambda conn: runs.settle(conn, self.key, batch_id, records, succeeded=0, failed=0, dropped=len(records)),
+        )
+        self.docs.pop(batch_id, None)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
         return await self.engine.webhooks.post(url, body, headers, timeout), b""
