@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 from tests.zips import ROLE, zip_files
@@ -56,6 +57,17 @@ def allow_pinpoint(lambda_client, name: str, source_arn: str = "arn:aws:mobileta
         Principal="pinpoint.us-east-1.amazonaws.com",
         SourceArn=source_arn,
     )
+
+
+def recording_channel(lambda_client, folder: Path, prefix: str, *, concurrency: int | None = None, **env: str):
+    """A recording function Pinpoint may invoke for any campaign: its name and its output file."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    out = folder / f"{name}.jsonl"
+    create_recording_function(lambda_client, name, out, **env)
+    if concurrency is not None:
+        lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=concurrency)
+    allow_pinpoint(lambda_client, name)
+    return name, out
 
 
 def recorded(out: Path) -> list[dict]:

@@ -62,3 +62,32 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         with _admin_connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def store_url(backend: str, folder) -> Iterator[str]:
+    """A database URL of an empty store: a SQLite file in ``folder``, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'tidings.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+@contextmanager
+def migrated_store(backend: str, folder, *, migrate: bool = True):
+    """An open store (``tidings.store.db.Database``) on ``backend``, migrated unless told not to."""
+    from tidings.store.db import Database
+    from tidings.store.migrate import upgrade
+
+    with store_url(backend, folder) as url:
+        db = Database(url)
+        try:
+            if migrate:
+                upgrade(db)
+            yield db
+        finally:
+            db.dispose()

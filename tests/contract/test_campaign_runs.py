@@ -17,6 +17,7 @@ from tests.campaigns import (
     create_recording_function,
     everyone_segment,
     recorded,
+    recording_channel,
     wait_for_status,
 )
 
@@ -42,10 +43,7 @@ def _custom(uri: str, data: str = "hello", types=None) -> dict:
 
 
 def test_function_channel_receives_every_eligible_endpoint_in_batches_of_50(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"deliver-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "deliver")
     ids = add_endpoints(pinpoint, app_id, 120)
     add_endpoints(pinpoint, app_id, 3, channel="EMAIL", prefix="mail")  # not a targeted type
     opted_out = add_endpoints(pinpoint, app_id, 2, prefix="out", extra=lambda i: {"OptOut": "ALL"})
@@ -100,10 +98,7 @@ def test_missing_permission_fails_the_activity_and_invokes_nothing(pinpoint, lam
 
 
 def test_treatments_and_holdout_split_by_cohort(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"ab-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "ab")
     ids = add_endpoints(pinpoint, app_id, 200)
     segment_id = everyone_segment(pinpoint, app_id)
     cohorts = {
@@ -135,11 +130,9 @@ def test_treatments_and_holdout_split_by_cohort(pinpoint, lambda_client, app_id,
 def test_failing_function_is_retried_then_endpoints_fail_and_the_campaign_pauses(
     pinpoint, lambda_client, app_id, tmp_path
 ):
-    name = f"broken-{uuid.uuid4().hex[:8]}"
     flag = tmp_path / "fail"
     flag.touch()
-    create_recording_function(lambda_client, name, tmp_path / "events.jsonl", FAIL_FLAG=str(flag))
-    allow_pinpoint(lambda_client, name)
+    name, _ = recording_channel(lambda_client, tmp_path, "broken", FAIL_FLAG=str(flag))
     add_endpoints(pinpoint, app_id, 50 * 12)
     segment_id = everyone_segment(pinpoint, app_id)
 
@@ -189,10 +182,7 @@ def test_webhook_channel_gets_signed_batches_and_retries_server_errors(server, p
 
 
 def test_filter_hook_then_delivery(pinpoint, lambda_client, app_id, tmp_path, webhook_receiver):
-    name = f"filter-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "filter.jsonl"
-    create_recording_function(lambda_client, name, out, DROP_SUFFIX="7")
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "filter", DROP_SUFFIX="7")
     ids = add_endpoints(pinpoint, app_id, 100)
     segment_id = everyone_segment(pinpoint, app_id)
 
@@ -221,10 +211,7 @@ def test_filter_hook_then_delivery(pinpoint, lambda_client, app_id, tmp_path, we
 
 
 def test_app_campaign_hook_delivers_for_campaigns_without_their_own(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"apphook-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "apphook")
     pinpoint.update_application_settings(
         ApplicationId=app_id,
         WriteApplicationSettingsRequest={"CampaignHook": {"LambdaFunctionName": name, "Mode": "DELIVERY"}},
@@ -244,11 +231,7 @@ def test_app_campaign_hook_delivers_for_campaigns_without_their_own(pinpoint, la
 
 
 def test_paused_and_deleted_campaigns_stop_sending(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"slow-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out, DELAY="0.3")
-    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "slow", concurrency=1, DELAY="0.3")
     add_endpoints(pinpoint, app_id, 50 * 40)
     segment_id = everyone_segment(pinpoint, app_id)
 
@@ -274,10 +257,7 @@ def test_paused_and_deleted_campaigns_stop_sending(pinpoint, lambda_client, app_
 
 
 def test_a_campaign_scheduled_ahead_waits_for_its_start(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"later-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "later")
     add_endpoints(pinpoint, app_id, 3)
     segment_id = everyone_segment(pinpoint, app_id)
     start = datetime.now(UTC) + timedelta(seconds=3)
@@ -298,10 +278,7 @@ def test_a_campaign_scheduled_ahead_waits_for_its_start(pinpoint, lambda_client,
 
 
 def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_client, app_id, tmp_path):
-    name = f"watched-{uuid.uuid4().hex[:8]}"
-    create_recording_function(lambda_client, name, tmp_path / "events.jsonl", DELAY="0.1")
-    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    allow_pinpoint(lambda_client, name)
+    name, _ = recording_channel(lambda_client, tmp_path, "watched", concurrency=1, DELAY="0.1")
     add_endpoints(pinpoint, app_id, 50 * 10)
     segment_id = everyone_segment(pinpoint, app_id)
     campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
@@ -324,10 +301,7 @@ def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_clien
 
 
 def test_local_time_runs_send_each_time_zone_at_its_own_wall_clock(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"local-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "local")
     zones = {
         "abidjan": "Africa/Abidjan",  # UTC+0: its slot is the start time itself, seconds away
         "saopaulo": "America/Sao_Paulo",  # UTC-3: three hours later
@@ -366,10 +340,7 @@ def test_local_time_runs_send_each_time_zone_at_its_own_wall_clock(pinpoint, lam
 
 
 def test_quiet_time_skips_endpoints_whose_local_clock_is_inside_it(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"quiet-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "quiet")
     now = datetime.now(UTC)
     quiet = {"Start": (now - timedelta(hours=1)).strftime("%H:%M"), "End": (now + timedelta(hours=1)).strftime("%H:%M")}
     add_endpoints(pinpoint, app_id, 3, prefix="utc", extra=lambda _: {"Demographic": {"Timezone": "Africa/Abidjan"}})
@@ -392,10 +363,7 @@ def test_quiet_time_skips_endpoints_whose_local_clock_is_inside_it(pinpoint, lam
 
 
 def test_the_apps_daily_cap_counts_every_campaign(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"capped-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "capped")
     pinpoint.update_application_settings(ApplicationId=app_id, WriteApplicationSettingsRequest={"Limits": {"Daily": 1}})
     ids = add_endpoints(pinpoint, app_id, 5)
     segment_id = everyone_segment(pinpoint, app_id)
@@ -411,10 +379,7 @@ def test_the_apps_daily_cap_counts_every_campaign(pinpoint, lambda_client, app_i
 
 
 def test_messages_per_second_paces_the_run(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"paced-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "paced")
     add_endpoints(pinpoint, app_id, 300)
     segment_id = everyone_segment(pinpoint, app_id)
 
@@ -429,10 +394,7 @@ def test_messages_per_second_paces_the_run(pinpoint, lambda_client, app_id, tmp_
 
 
 def test_a_recurring_campaign_waits_for_its_next_run(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"hourly-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "hourly")
     add_endpoints(pinpoint, app_id, 3)
     segment_id = everyone_segment(pinpoint, app_id)
     start = datetime.now(UTC) + timedelta(seconds=2)
@@ -466,11 +428,7 @@ def test_a_recurring_campaign_waits_for_its_next_run(pinpoint, lambda_client, ap
 
 
 def test_endpoints_not_reached_within_maximum_duration_expire(pinpoint, lambda_client, app_id, tmp_path):
-    name = f"late-{uuid.uuid4().hex[:8]}"
-    out = tmp_path / "events.jsonl"
-    create_recording_function(lambda_client, name, out, DELAY="0.5")
-    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    allow_pinpoint(lambda_client, name)
+    name, out = recording_channel(lambda_client, tmp_path, "late", concurrency=1, DELAY="0.5")
     add_endpoints(pinpoint, app_id, 50 * 20)
     segment_id = everyone_segment(pinpoint, app_id)
     # Started 57 s ago (a start time within the last minute is accepted) with the shortest

@@ -26,14 +26,13 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis import target as aim_for
 
-from tests.services import fresh_postgres_database
+from tests.services import migrated_store
 from tidings.domain import segments as seg
 from tidings.domain.endpoints import apply_update
 from tidings.store import audience
 from tidings.store import endpoints as endpoint_store
 from tidings.store import segments as segment_store
 from tidings.store.db import Database
-from tidings.store.migrate import upgrade
 
 NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
 PAGE_SIZE = 3  # small, so that most audiences span several keyset pages
@@ -42,18 +41,8 @@ PAGE_SIZE = 3  # small, so that most audiences span several keyset pages
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def store(request, tmp_path_factory) -> Iterator[Database]:
     """One migrated store per backend for the whole module; each example uses a fresh app id."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('audience') / 'tidings.db'}"
-        db = Database(url)
-        upgrade(db)
+    with migrated_store(request.param, tmp_path_factory.mktemp("audience")) as db:
         yield db
-        db.dispose()
-    else:
-        with fresh_postgres_database() as url:
-            db = Database(url)
-            upgrade(db)
-            yield db
-            db.dispose()
 
 
 def put_endpoints(db: Database, app_id: str, requests: dict[str, dict]) -> dict[str, dict]:

@@ -4,7 +4,6 @@ check that nothing was lost and no batch that had completed was sent again."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 
 import pytest
@@ -13,14 +12,13 @@ from sqlalchemy import select
 from tests.campaigns import (
     activities,
     add_endpoints,
-    allow_pinpoint,
-    create_recording_function,
     everyone_segment,
     recorded,
+    recording_channel,
     wait_for_status,
 )
 from tests.conftest import Server
-from tests.services import fresh_postgres_database
+from tests.services import store_url
 from tidings.store import schema
 from tidings.store.db import Database
 
@@ -28,23 +26,16 @@ BATCHES = 60
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-    else:
-        with fresh_postgres_database() as url:
-            yield url
+def database_url(request, tmp_path):
+    with store_url(request.param, tmp_path) as url:
+        yield url
 
 
-def test_sigkill_mid_run_resumes_without_loss_or_repeats(store_url, tmp_path):
-    server = Server(store_url, tmp_path / "server.log").start()
+def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path):
+    server = Server(database_url, tmp_path / "server.log").start()
     try:
         pinpoint, lambda_client = server.client("pinpoint"), server.client("lambda")
-        name = f"crash-{uuid.uuid4().hex[:8]}"
-        out = tmp_path / "events.jsonl"
-        create_recording_function(lambda_client, name, out, DELAY="0.05")
-        lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
-        allow_pinpoint(lambda_client, name)
+        name, out = recording_channel(lambda_client, tmp_path, "crash", concurrency=2, DELAY="0.05")
         app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "crash"})["ApplicationResponse"]["Id"]
         ids = add_endpoints(pinpoint, app_id, 50 * BATCHES)
         segment_id = everyone_segment(pinpoint, app_id)
@@ -69,7 +60,7 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(store_url, tmp_path):
         server.stop()
         raise
 
-    settled_before = _settled_batches(store_url)
+    settled_before = _settled_batches(database_url)
     assert 0 < len(settled_before) < BATCHES, "the kill should land mid-run"
 
     server.start()
@@ -95,7 +86,7 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(store_url, tmp_path):
     # The counters are right despite the repeats.
     assert activity["State"] == "COMPLETED" and activity["Result"] == "SUCCESS"
     assert activity["TotalEndpointCount"] == len(ids) == activity["SuccessfulEndpointCount"]
-    assert _delivery_records(store_url) == len(ids)
+    assert _delivery_records(database_url) == len(ids)
 
 
 def _settled_batches(url: str) -> set[str]:

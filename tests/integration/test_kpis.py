@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.services import fresh_postgres_database
+from tests.services import migrated_store
 from tidings.domain import events as rules
 from tidings.domain.common import format_date
 from tidings.domain.errors import InvalidInput
 from tidings.store import events as store
 from tidings.store import schema
 from tidings.store.db import Database
-from tidings.store.migrate import upgrade
 
 APP, OTHER_APP = "a" * 32, "b" * 32
 C1, C2 = "c1" + "0" * 30, "c2" + "0" * 30
@@ -88,17 +87,11 @@ DELIVERIES = [
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db(request, tmp_path_factory) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'kpis.db'}"
-        yield from _filled(url)
-    else:
-        with fresh_postgres_database() as url:
-            yield from _filled(url)
+    with migrated_store(request.param, tmp_path_factory.mktemp("kpis")) as database:
+        yield from _filled(database)
 
 
-def _filled(url: str) -> Iterator[Database]:
-    database = Database(url)
-    upgrade(database)
+def _filled(database: Database) -> Iterator[Database]:
     created = format_date(EARLIER - timedelta(days=1))
     with database.write() as conn:
         # Rows as the API would have written them: the CLI checks the app and campaign exist.
@@ -114,7 +107,6 @@ def _filled(url: str) -> Iterator[Database]:
         )  # fmt: skip
         conn.execute(schema.deliveries.insert(), DELIVERIES)
     yield database
-    database.dispose()
 
 
 def kpi(db: Database, name: str, campaign_id: str | None = None, span=RANGE) -> list[dict]:

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from tests.services import fresh_postgres_database
+from tests.services import migrated_store
 from tidings.store import schema
 from tidings.store.db import Database
 from tidings.store.migrate import alembic_config, upgrade
@@ -19,15 +19,8 @@ from tidings.store.schema import metadata
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_db(request, tmp_path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    with migrated_store(request.param, tmp_path, migrate=False) as db:
         yield db
-        db.dispose()
-    else:
-        with fresh_postgres_database() as url:
-            db = Database(url)
-            yield db
-            db.dispose()
 
 
 def test_migrations_match_the_declared_schema(empty_db):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import free_port
-from tests.services import fresh_postgres_database
+from tests.services import migrated_store
 from tests.webhooks import Receiver
 from tidings import __version__
 from tidings.channels.webhook import (
@@ -26,7 +26,6 @@ from tidings.channels.webhook import (
 )
 from tidings.domain.errors import InvalidInput
 from tidings.store.db import Database
-from tidings.store.migrate import upgrade
 from tidings.store.secrets import signing_secret
 
 BODY = json.dumps({"ApplicationId": "a", "Endpoints": {"e1": {"ChannelType": "CUSTOM"}}}).encode()
@@ -255,17 +254,8 @@ def test_ownership_check_on_a_silent_port():
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def store(request, tmp_path_factory) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path_factory.mktemp('secrets') / 'tidings.db'}")
-        upgrade(db)
+    with migrated_store(request.param, tmp_path_factory.mktemp("secrets")) as db:
         yield db
-        db.dispose()
-    else:
-        with fresh_postgres_database() as url:
-            db = Database(url)
-            upgrade(db)
-            yield db
-            db.dispose()
 
 
 def test_a_signing_secret_is_made_once_per_app_and_rotates(store):
