@@ -131,6 +131,7 @@ class ActivityRun:
                 window = min(window, self.settings.max_environments if limit is None else max(1, limit))
         pacer = Pacer(context.limits.get("MessagesPerSecond"))
         in_flight: set[asyncio.Task] = set()
+        faults: list[BaseException | None] = []
 
         async def submit(batch_id: str) -> None:
             while len(in_flight) >= window:
@@ -140,13 +141,20 @@ class ActivityRun:
             await pacer.take(len(self.docs[batch_id]))
             task = asyncio.create_task(self._deliver(context, batch_id))
             in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            task.add_done_callback(settled)
+
+        def settled(task: asyncio.Task) -> None:
+            in_flight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # A batch that could not be settled (a store fault) stays queued; the run
+                # stops here and is taken up again from the store.
+                faults.append(task.exception())
 
         try:
             for batch_id in await asyncio.to_thread(self._resume):
                 await submit(batch_id)
-            while self.stop is None:
-                while not self.planned and self.stop is None:
+            while self.stop is None and not faults:
+                while not self.planned and self.stop is None and not faults:
                     page = await asyncio.to_thread(self._plan_page, context)
                     for batch_id, _ in page.batches:
                         if self.stop is None:
@@ -155,7 +163,9 @@ class ActivityRun:
                     break
                 await self._wait_for_next_wave()
             if in_flight:
-                await asyncio.gather(*in_flight)
+                await asyncio.wait(in_flight)
+            if faults:
+                raise RuntimeError(f"a batch of activity {self.key.id} could not be settled") from faults[0]
         finally:
             for task in in_flight:
                 task.cancel()
