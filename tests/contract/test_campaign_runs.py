@@ -3,6 +3,7 @@ campaign states, what the function or webhook received."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -450,3 +451,50 @@ def test_endpoints_not_reached_within_maximum_duration_expire(pinpoint, lambda_c
     expired = int(activity["ExecutionMetrics"]["EXPIRED"])
     assert 0 < sent < 1000 and expired == 1000 - sent
     assert activity["SuccessfulEndpointCount"] == sent == activity["TotalEndpointCount"]
+
+
+def _send_records(server, app_id: str, campaign_id: str) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tidings", "events", "sends", app_id, "--campaign", campaign_id,
+         "--database-url", server.database_url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_failing_filter_hook_records_hook_failure_and_delivers_nothing(
+    server, pinpoint, lambda_client, app_id, tmp_path, webhook_receiver
+):
+    flag = tmp_path / "fail"
+    flag.touch()
+    name, _ = recording_channel(lambda_client, tmp_path, "badfilter", FAIL_FLAG=str(flag))
+    ids = add_endpoints(pinpoint, app_id, 60)
+    segment_id = everyone_segment(pinpoint, app_id)
+
+    campaign = _campaign(
+        pinpoint, app_id, segment_id, Hook={"LambdaFunctionName": name, "Mode": "FILTER"}, **_custom(webhook_receiver.url)
+    )
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    assert webhook_receiver.posts == []
+    records = _send_records(server, app_id, campaign["Id"])
+    assert sorted(r["client"]["client_id"] for r in records) == ids
+    assert {r["attributes"]["campaign_send_status"] for r in records} == {"HOOK_FAILURE"}
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["Result"] == "FAIL" and activity["SuccessfulEndpointCount"] == 0
+
+
+def test_a_webhook_that_refuses_records_custom_delivery_failure(server, pinpoint, app_id, webhook_receiver):
+    ids = add_endpoints(pinpoint, app_id, 70)
+    segment_id = everyone_segment(pinpoint, app_id)
+    webhook_receiver.fail_next(100, status=400)  # not worth retrying
+
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(webhook_receiver.url))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    assert len(webhook_receiver.posts) == 2  # one attempt per batch: 400 is final
+    records = _send_records(server, app_id, campaign["Id"])
+    assert sorted(r["client"]["client_id"] for r in records) == ids
+    assert {r["attributes"]["campaign_send_status"] for r in records} == {"CUSTOM_DELIVERY_FAILURE"}
+    [activity] = activities(pinpoint, app_id, campaign["Id"])
+    assert activity["Result"] == "FAIL" and activity["ExecutionMetrics"]["FAILED_ENDPOINT_COUNT"] == "70"

@@ -9,7 +9,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.campaigns import wait_for_status
+from tests.campaigns import recording_channel, wait_for_status
 from tidings.functions.code import zip_directory
 
 from .test_seed_function import ACCOUNT, SEED_FUNCTION
@@ -28,7 +28,7 @@ def _endpoint_items(start: int, count: int, *, psid: bool) -> list[dict]:
     return items
 
 
-def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, messenger_stub):
+def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, messenger_stub, webhook_receiver):
     aws = server.aws
     name = f"fb-messenger-{uuid.uuid4().hex[:6]}"
     package = tmp_path / "function.zip"
@@ -125,3 +125,37 @@ def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, m
     ).json["CampaignDateRangeKpiResponse"]  # fmt: skip
     [row] = kpi["KpiResult"]["Rows"]
     assert float(row["Values"][0]["Value"]) == WITH_PSID + WITHOUT_PSID
+
+    # The same audience through a webhook, then through a FILTER hook followed by the webhook.
+    everyone = sorted(item["Id"] for item in items)
+    secret = subprocess.run(
+        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    webhook_receiver.secret = secret
+    custom = {
+        "MessageConfiguration": {"CustomMessage": {"Data": "Hello from Tidings"}},
+        "CustomDeliveryConfiguration": {"DeliveryUri": webhook_receiver.url, "EndpointTypes": ["SMS"]},
+    }
+    webhook_campaign = _run_campaign(server, app_id, segment_id, custom)
+    posts = [p for p in webhook_receiver.posts if p.json["CampaignId"] == webhook_campaign]
+    assert all(webhook_receiver.verified(p) for p in posts)
+    assert sorted(i for p in posts for i in p.json["Endpoints"]) == everyone
+
+    filter_name, _ = recording_channel(server.client("lambda"), tmp_path, "keep", DROP_SUFFIX="7")
+    filtered_campaign = _run_campaign(
+        server, app_id, segment_id, {**custom, "Hook": {"LambdaFunctionName": filter_name, "Mode": "FILTER"}}
+    )
+    posts = [p for p in webhook_receiver.posts if p.json["CampaignId"] == filtered_campaign]
+    assert all(webhook_receiver.verified(p) for p in posts)
+    assert sorted(i for p in posts for i in p.json["Endpoints"]) == [i for i in everyone if not i.endswith("7")]
+
+
+def _run_campaign(server, app_id: str, segment_id: str, members: dict) -> str:
+    request = {"Name": "again", "SegmentId": segment_id, "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"}}
+    created = server.aws(
+        "pinpoint", "create-campaign", "--application-id", app_id,
+        "--write-campaign-request", json.dumps({**request, **members}),
+    ).json["CampaignResponse"]  # fmt: skip
+    wait_for_status(server.client("pinpoint"), app_id, created["Id"], timeout=120)
+    return created["Id"]
