@@ -239,6 +239,7 @@ def main() -> None:
             lambda_client = server.client("lambda")
             app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "bench"})["ApplicationResponse"]["Id"]
             load_rate = load_endpoints(pinpoint, app_id, args.endpoints, args.load_threads)
+            print(f"  loaded {args.endpoints:,} endpoints: {load_rate:,.0f}/s", file=sys.stderr)
             segment_id = pinpoint.create_segment(
                 ApplicationId=app_id, WriteSegmentRequest={"Name": "everyone", "Dimensions": {"Demographic": {}}}
             )["SegmentResponse"]["Id"]
@@ -249,11 +250,11 @@ def main() -> None:
             }
             results = {}
             for channel, uri in channels.items():
-                runs = [
-                    run_campaign(pinpoint, app_id, segment_id, uri, args.endpoints, args.timeout)
-                    for _ in range(args.repeats)
-                ]
-                results[channel] = runs
+                results[channel] = []
+                for repeat in range(args.repeats):
+                    seconds = run_campaign(pinpoint, app_id, segment_id, uri, args.endpoints, args.timeout)
+                    results[channel].append(seconds)
+                    print(f"  {channel}, run {repeat + 1}/{args.repeats}: {seconds:.2f} s", file=sys.stderr)
             peak = server.peak_rss_mib()
         except BaseException:
             print(f"server log ({server.log_path}):\n{server.log_path.read_text()[-4000:]}", file=sys.stderr)
