@@ -527,6 +527,15 @@ def test_writing_an_endpoint_deactivates_others_with_its_address(pinpoint, app_i
     assert get(pinpoint, app_id, "b1")["EndpointStatus"] == "INACTIVE"
     assert get(pinpoint, app_id, "b2")["EndpointStatus"] == "ACTIVE"
 
+    # An endpoint that moves to another address in the same batch keeps its status.
+    batch(
+        pinpoint,
+        app_id,
+        [{"Id": "b2", "Address": "dee@example.com"}, {"Id": "b3", "Address": "cy@example.com"}],
+    )
+    assert get(pinpoint, app_id, "b2")["EndpointStatus"] == "ACTIVE"
+    assert get(pinpoint, app_id, "b3")["EndpointStatus"] == "ACTIVE"
+
 
 # --- limits and invalid input ----------------------------------------------------------
 

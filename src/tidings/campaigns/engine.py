@@ -48,6 +48,8 @@ class CampaignEngine:
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
 
     @staticmethod
     def signed_headers(secret: str, body: bytes, idempotency_key: str) -> dict[str, str]:
@@ -56,7 +58,13 @@ class CampaignEngine:
     def start(self) -> None:
         if self.db.is_sqlite:
             self.db.transact(lambda conn: runs.release_all(conn))
-        self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+        self._event_loop = asyncio.get_running_loop()
+        self._loop_task = self._event_loop.create_task(self._loop())
+
+    def wake(self) -> None:
+        """Look for due campaigns now rather than at the next tick (callable from any thread)."""
+        if self._event_loop is not None and not self._event_loop.is_closed():
+            self._event_loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._loop_task, *self.running.values()) if t is not None]
@@ -79,7 +87,9 @@ class CampaignEngine:
                     await asyncio.to_thread(self._notice_pauses)
             except Exception:
                 log.exception("the campaign loop failed; trying again")
-            await asyncio.sleep(TICK_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
 
     def start_due_runs(self) -> int:
         now = datetime.now(UTC)

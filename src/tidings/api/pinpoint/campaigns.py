@@ -53,7 +53,14 @@ def create_campaign(call: Call, params: dict) -> dict:
         tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
         return _response(conn, doc, status)
 
-    return {"CampaignResponse": call.state.db.transact(work)}
+    response = call.state.db.transact(work)
+    _wake_scheduler(call)
+    return {"CampaignResponse": response}
+
+
+def _wake_scheduler(call: Call) -> None:
+    if call.state.campaigns is not None:
+        call.state.campaigns.wake()
 
 
 def update_campaign(call: Call, params: dict) -> dict:
@@ -105,7 +112,9 @@ def update_campaign(call: Call, params: dict) -> dict:
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run)
         return _response(conn, doc, status)
 
-    return {"CampaignResponse": call.state.db.transact(work)}
+    response = call.state.db.transact(work)
+    _wake_scheduler(call)
+    return {"CampaignResponse": response}
 
 
 def get_campaign(call: Call, params: dict) -> dict:

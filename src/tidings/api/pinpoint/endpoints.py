@@ -122,12 +122,16 @@ def _deactivate_shared_addresses(conn, app_id: str, written: list[str], pending:
         doc = pending[endpoint_id]
         if doc.get("Address") and doc["EndpointStatus"] == "ACTIVE":
             latest_by_address[doc["Address"]] = endpoint_id
-    for address, keeper in latest_by_address.items():
-        rivals = endpoints.active_with_address(conn, app_id, address)
-        rivals.update({i: d for i, d in pending.items() if d.get("Address") == address})
-        for rival_id, rival in rivals.items():
-            if rival_id != keeper and rival["EndpointStatus"] == "ACTIVE":
-                pending[rival_id] = rules.deactivated(rival)
+    if not latest_by_address:
+        return
+    stored = endpoints.active_with_addresses(conn, app_id, list(latest_by_address))
+    # An endpoint this request writes is judged by what it writes, not by what is stored.
+    rivals = {i: d for i, d in stored.items() if i not in pending}
+    rivals.update({i: d for i, d in pending.items() if d.get("Address") in latest_by_address})
+    for rival_id, rival in rivals.items():
+        keeper = latest_by_address[rival["Address"]]
+        if rival_id != keeper and rival["EndpointStatus"] == "ACTIVE":
+            pending[rival_id] = rules.deactivated(rival)
 
 
 def update_endpoint(call: Call, params: dict) -> dict:
