@@ -418,7 +418,7 @@ def test_campaign_kpis_count_the_delivery_records(server, pinpoint, app_id, camp
     rows = [
         {"app_id": app_id, "campaign_id": campaign_id, "activity_id": "run-1", "endpoint_id": endpoint,
          "treatment_id": "0", "status": status, "at": sent.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-         "endpoint": {"ChannelType": "CUSTOM"}}
+         "endpoint": "{\"ChannelType\": \"CUSTOM\"}"}
         for endpoint, status in (("e1", "SUCCESS"), ("e2", "SUCCESS"), ("e3", "CUSTOM_DELIVERY_FAILURE"),
                                  ("e4", "HOLDOUT"))
     ]  # fmt: skip

@@ -55,7 +55,7 @@ def row(app, campaign, activity, endpoint, status, at: datetime, treatment="0") 
         "reason": None if status == "SUCCESS" else f"{status.lower()} for the test",
         "batch_id": f"batch-{activity}",
         "at": format_date(at),
-        "endpoint": endpoint_doc(endpoint),
+        "endpoint": json.dumps(endpoint_doc(endpoint)),
     }
 
 

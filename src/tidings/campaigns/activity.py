@@ -29,7 +29,7 @@ from tidings.domain import delivery, schedules
 from tidings.domain.common import format_date, now_iso, parse_date
 from tidings.domain.errors import NotFound
 from tidings.store import apps, audience, campaigns, endpoints, runs, secrets
-from tidings.store.runs import ActivityKey, PlannedPage
+from tidings.store.runs import ActivityKey, PlannedPage, Settlement
 
 if TYPE_CHECKING:
     from tidings.campaigns.engine import CampaignEngine
@@ -396,7 +396,7 @@ class ActivityRun:
             "reason": reason,
             "batch_id": batch_id,
             "at": at,
-            "endpoint": orjson.loads(doc) if isinstance(doc, str) else doc,
+            "endpoint": doc if isinstance(doc, str) else orjson.dumps(doc).decode(),
         }
 
     # --- delivering -----------------------------------------------------------------------
@@ -466,9 +466,8 @@ class ActivityRun:
         succeeded = len(kept) if status == "SUCCESS" else 0
         failed = len(kept) - succeeded
         self.metrics["HOOK_FILTERED"] += dropped
-        await asyncio.to_thread(
-            self.db.transact,
-            lambda conn: runs.settle(conn, self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped),
+        await self.engine.settler.settle(
+            Settlement(self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped)
         )
         self.docs.pop(batch_id, None)
         if failed and not succeeded:
@@ -489,10 +488,7 @@ class ActivityRun:
         stamp = now_iso()
         records = [self._record(i, doc, "EXPIRED", stamp, "the campaign's MaximumDuration had passed", batch_id) for i, doc in docs.items()]
         self.metrics["EXPIRED"] += len(records)
-        await asyncio.to_thread(
-            self.db.transact,
-            lambda conn: runs.settle(conn, self.key, batch_id, records, succeeded=0, failed=0, dropped=len(records)),
-        )
+        await self.engine.settler.settle(Settlement(self.key, batch_id, records, dropped=len(records)))
         self.docs.pop(batch_id, None)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:

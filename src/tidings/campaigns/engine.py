@@ -22,6 +22,7 @@ import uuid
 from datetime import UTC, datetime
 
 from tidings.campaigns.activity import ActivityRun
+from tidings.campaigns.settler import Settler
 from tidings.channels.function import FunctionChannel
 from tidings.channels.webhook import WebhookSender, delivery_headers
 from tidings.config import Settings
@@ -45,6 +46,7 @@ class CampaignEngine:
         self.owner = str(uuid.uuid4())
         self.function_channel = FunctionChannel(functions, settings)
         self.webhooks = WebhookSender()
+        self.settler = Settler(db)
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
@@ -59,6 +61,7 @@ class CampaignEngine:
         if self.db.is_sqlite:
             self.db.transact(lambda conn: runs.release_all(conn))
         self._event_loop = asyncio.get_running_loop()
+        self.settler.start()
         self._loop_task = self._event_loop.create_task(self._loop())
 
     def wake(self) -> None:
@@ -71,6 +74,7 @@ class CampaignEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.settler.stop()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.db.transact, lambda conn: runs.release_all(conn, self.owner))
         await self.webhooks.close()

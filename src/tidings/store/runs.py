@@ -231,28 +231,52 @@ def count_attempt(conn: Connection, batch_id: str) -> None:
     conn.execute(update(t.delivery_batches).where(B.id == batch_id).values(attempts=B.attempts + 1))
 
 
-def settle(
-    conn: Connection, key: ActivityKey, batch_id: str, records: list[dict], *, succeeded: int, failed: int, dropped: int
-) -> bool:
-    """Close a batch with its records and counters; False when it was already closed
-    (a redelivery after a crash must not count twice)."""
-    closed = conn.execute(
-        update(t.delivery_batches).where(B.id == batch_id, B.state == "queued").values(state="done")
-    ).rowcount
-    if not closed:
-        return False
-    insert_ignore(conn, t.deliveries, records, ("activity_id", "endpoint_id"))
-    conn.execute(
-        update(t.activities)
-        .where(key.where())
-        .values(
-            successful_endpoint_count=A.successful_endpoint_count + succeeded,
-            failed_endpoint_count=A.failed_endpoint_count + failed,
-            # Endpoints a FILTER hook dropped were never handed to the channel.
-            total_endpoint_count=A.total_endpoint_count - dropped,
-        )
+@dataclass
+class Settlement:
+    """A delivered batch: its records and what to add to its activity's counters."""
+
+    key: ActivityKey
+    batch_id: str
+    records: list[dict]
+    succeeded: int = 0
+    failed: int = 0
+    dropped: int = 0  # handed out for delivery but never given to the channel
+
+
+def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
+    """Close batches with their records and counters, all in the caller's transaction.
+    Returns the ids of the batches closed here: a batch already closed (a redelivery after
+    a crash) adds nothing, so nothing counts twice."""
+    if not settlements:
+        return set()
+    ids = [s.batch_id for s in settlements]
+    closed = set(
+        conn.execute(
+            update(t.delivery_batches)
+            .where(B.id.in_(ids), B.state == "queued")
+            .values(state="done")
+            .returning(B.id)
+        ).scalars()
     )
-    return True
+    fresh = [s for s in settlements if s.batch_id in closed]
+    insert_ignore(conn, t.deliveries, [r for s in fresh for r in s.records], ("activity_id", "endpoint_id"))
+    totals: dict[ActivityKey, list[int]] = {}
+    for s in fresh:
+        counts = totals.setdefault(s.key, [0, 0, 0])
+        counts[0] += s.succeeded
+        counts[1] += s.failed
+        counts[2] += s.dropped
+    for key, (succeeded, failed, dropped) in totals.items():
+        conn.execute(
+            update(t.activities)
+            .where(key.where())
+            .values(
+                successful_endpoint_count=A.successful_endpoint_count + succeeded,
+                failed_endpoint_count=A.failed_endpoint_count + failed,
+                total_endpoint_count=A.total_endpoint_count - dropped,
+            )
+        )
+    return closed
 
 
 def finish(

@@ -183,7 +183,9 @@ deliveries = Table(
     Column("reason", Text),
     Column("batch_id", String(36)),
     Column("at", Stamp, nullable=False),
-    Column("endpoint", Document),  # the endpoint as sent (or skipped), for the event record
+    # The endpoint as sent (or skipped), JSON text as stored: it goes into the event record
+    # as a string, so it is never parsed on the way in or out.
+    Column("endpoint", Text),
     Index(None, "app_id", "campaign_id", "at"),
     Index(None, "app_id", "endpoint_id", "at"),
 )

@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("batch_id", sa.String(length=36), nullable=True),
         sa.Column("at", STAMP, nullable=False),
-        sa.Column("endpoint", DOCUMENT, nullable=True),
+        sa.Column("endpoint", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("activity_id", "endpoint_id", name=op.f("pk_deliveries")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
