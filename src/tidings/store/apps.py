@@ -15,6 +15,7 @@ _OWNED = (
     t.attribute_names,
     t.attribute_filters,
     t.segment_versions,
+    t.segment_members,
     t.segments,
     t.campaign_versions,
     t.campaigns,
@@ -25,6 +26,7 @@ _OWNED = (
     t.event_streams,
     t.signing_secrets,
     t.tags,
+    t.jobs,
 )
 
 

@@ -24,6 +24,7 @@ C = t.campaigns.c
 D = t.deliveries.c
 
 ACTIVE = ("PENDING", "RUNNING")
+DELIVERY_KEY = ("app_id", "endpoint_id", "activity_id")
 FINISHED = ("COMPLETED", "CANCELLED", "PAUSED")
 
 
@@ -196,7 +197,7 @@ def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: di
                 for i, (batch_id, ids) in enumerate(page.batches)
             ],
         )
-    insert_ignore(conn, t.deliveries, page.records, ("activity_id", "endpoint_id"))
+    insert_ignore(conn, t.deliveries, page.records, DELIVERY_KEY)
     planned = sum(len(ids) for _, ids in page.batches)
     conn.execute(
         update(t.activities)
@@ -259,7 +260,7 @@ def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
         ).scalars()
     )
     fresh = [s for s in settlements if s.batch_id in closed]
-    insert_ignore(conn, t.deliveries, [r for s in fresh for r in s.records], ("activity_id", "endpoint_id"))
+    insert_ignore(conn, t.deliveries, [r for s in fresh for r in s.records], DELIVERY_KEY)
     totals: dict[ActivityKey, list[int]] = {}
     for s in fresh:
         counts = totals.setdefault(s.key, [0, 0, 0])

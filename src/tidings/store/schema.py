@@ -94,6 +94,20 @@ segment_versions = Table(
     Column("segment_id", Id, primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("doc", Document, nullable=False),  # the SegmentResponse of that version, no tags
+    # Imported segments (SegmentType IMPORT): the segment_members list holding the version's
+    # endpoints. Versions made by UpdateSegment keep the list of the version before them.
+    Column("member_list", Id),
+)
+
+# The endpoints of imported segments, one list per import job that defined or refreshed a
+# segment (list_id is the job's id): a list is written while the job runs and becomes a
+# segment version's only when the job completes.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("list_id", Id, primary_key=True),
+    Column("endpoint_id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
 )
 
 campaigns = Table(
@@ -174,10 +188,11 @@ delivery_batches = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("app_id", Id, nullable=False),
-    Column("campaign_id", Id, nullable=False),
-    Column("activity_id", Id, primary_key=True),
+    # Keyed by endpoint first: the Daily and Total caps look up the records of given endpoints.
+    Column("app_id", Id, primary_key=True),
     Column("endpoint_id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    Column("activity_id", Id, primary_key=True),
+    Column("campaign_id", Id, nullable=False),
     Column("treatment_id", String(8), nullable=False),
     Column("status", String(32), nullable=False),  # campaign_send_status
     Column("reason", Text),
@@ -187,7 +202,34 @@ deliveries = Table(
     # as a string, so it is never parsed on the way in or out.
     Column("endpoint", Text),
     Index(None, "app_id", "campaign_id", "at"),
-    Index(None, "app_id", "endpoint_id", "at"),
+)
+
+# Import and export jobs. ``cursor`` is where a job has got to (for an import: the piece,
+# byte offset and line reached), written in the same transaction as the endpoints it covers,
+# so a restarted server resumes the job where the store says it stopped.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("type", String(8), nullable=False),  # IMPORT, EXPORT
+    Column("status", String(32), nullable=False),  # CREATED -> PROCESSING -> COMPLETED / FAILED
+    Column("creation_date", Stamp, nullable=False),
+    Column("completion_date", Stamp),
+    Column("segment_id", Id),  # the segment the job defines, refreshes or exports
+    Column("definition", Document, nullable=False),  # ImportJobResource / ExportJobResource
+    Column("total_pieces", Integer, nullable=False),
+    Column("completed_pieces", Integer, nullable=False),
+    Column("failed_pieces", Integer, nullable=False),
+    Column("total_processed", Integer, nullable=False),
+    Column("total_failures", Integer, nullable=False),
+    Column("failures", Document, nullable=False),  # the first 100, as strings
+    Column("cursor", Document),
+    Column("lease_owner", String(36)),
+    Column("lease_until", Float),  # epoch seconds
+    Index(None, "app_id", "type", "creation_date", "id"),
+    Index(None, "app_id", "segment_id"),
+    Index(None, "status"),
 )
 
 # Events reported through PutEvents.

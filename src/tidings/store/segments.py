@@ -24,17 +24,35 @@ def _missing(segment_id: str, version: int | None = None) -> NotFound:
     )
 
 
-def create(conn: Connection, app_id: str, segment_id: str, created: str, doc: dict) -> None:
+def create(
+    conn: Connection, app_id: str, segment_id: str, created: str, doc: dict, member_list: str | None = None
+) -> None:
+    """A new segment at version 1; ``member_list`` holds an imported segment's endpoints."""
     conn.execute(t.segments.insert().values(app_id=app_id, id=segment_id, version=1, creation_date=created))
-    conn.execute(t.segment_versions.insert().values(app_id=app_id, segment_id=segment_id, version=1, doc=doc))
+    conn.execute(
+        t.segment_versions.insert().values(
+            app_id=app_id, segment_id=segment_id, version=1, doc=doc, member_list=member_list
+        )
+    )
 
 
-def add_version(conn: Connection, app_id: str, segment_id: str, version: int, doc: dict) -> None:
+def add_version(
+    conn: Connection, app_id: str, segment_id: str, version: int, doc: dict, member_list: str | None = None
+) -> None:
+    """Make ``doc`` the segment's latest version. Without ``member_list`` the new version keeps
+    the endpoint list of the version before it (renaming an imported segment keeps its endpoints)."""
+    if member_list is None:
+        previous = select(V.member_list).where(
+            V.app_id == app_id, V.segment_id == segment_id, V.version == version - 1
+        )
+        member_list = conn.execute(previous).scalar()
     conn.execute(
         update(t.segments).where(S.app_id == app_id, S.id == segment_id).values(version=version)
     )
     conn.execute(
-        t.segment_versions.insert().values(app_id=app_id, segment_id=segment_id, version=version, doc=doc)
+        t.segment_versions.insert().values(
+            app_id=app_id, segment_id=segment_id, version=version, doc=doc, member_list=member_list
+        )
     )
 
 
@@ -80,5 +98,10 @@ def versions_page(conn: Connection, app_id: str, segment_id: str, size: int, tok
 
 
 def delete_segment(conn: Connection, app_id: str, segment_id: str) -> None:
+    lists = select(V.member_list).where(
+        V.app_id == app_id, V.segment_id == segment_id, V.member_list.is_not(None)
+    )
+    M = t.segment_members.c
+    conn.execute(delete(t.segment_members).where(M.app_id == app_id, M.list_id.in_(lists)))
     conn.execute(delete(t.segment_versions).where(V.app_id == app_id, V.segment_id == segment_id))
     conn.execute(delete(t.segments).where(S.app_id == app_id, S.id == segment_id))

@@ -86,23 +86,20 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("app_id", ID, nullable=False),
-        sa.Column("campaign_id", ID, nullable=False),
-        sa.Column("activity_id", ID, nullable=False),
         sa.Column("endpoint_id", ENDPOINT_ID, nullable=False),
+        sa.Column("activity_id", ID, nullable=False),
+        sa.Column("campaign_id", ID, nullable=False),
         sa.Column("treatment_id", sa.String(length=8), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("batch_id", sa.String(length=36), nullable=True),
         sa.Column("at", STAMP, nullable=False),
         sa.Column("endpoint", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("activity_id", "endpoint_id", name=op.f("pk_deliveries")),
+        sa.PrimaryKeyConstraint("app_id", "endpoint_id", "activity_id", name=op.f("pk_deliveries")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_deliveries_app_id_campaign_id_at"), ["app_id", "campaign_id", "at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_deliveries_app_id_endpoint_id_at"), ["app_id", "endpoint_id", "at"], unique=False
         )
 
     op.create_table(
@@ -144,7 +141,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_app_id_event_type_timestamp"))
     op.drop_table("events")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_deliveries_app_id_endpoint_id_at"))
         batch_op.drop_index(batch_op.f("ix_deliveries_app_id_campaign_id_at"))
     op.drop_table("deliveries")
     with op.batch_alter_table("delivery_batches", schema=None) as batch_op:
