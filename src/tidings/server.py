@@ -8,8 +8,10 @@ from tidings.api.state import State
 from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.functions.service import FunctionService
+from tidings.jobs.service import JobService
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
+from tidings.wire import shapes
 from tidings.wire.app import WireApp
 from tidings.wire.model import LAMBDA_ERRORS, PINPOINT_ERRORS, Service, load_service_model
 
@@ -26,7 +28,11 @@ async def lifespan(phase: str, state: State) -> None:
         state.functions.start()
         if state.campaigns is not None:
             state.campaigns.start()
+        if state.jobs is not None:
+            state.jobs.start()
     else:
+        if state.jobs is not None:
+            await state.jobs.stop()
         if state.campaigns is not None:
             await state.campaigns.stop()
         await state.functions.stop()
@@ -39,5 +45,7 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     upgrade(db)
     functions = FunctionService(db, settings)
     engine = CampaignEngine(db, settings, functions)
-    state = State(db=db, settings=settings, functions=functions, campaigns=engine)
+    item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
+    jobs = JobService(db, settings, check=shapes.checker(item), shape=shapes.tree(item))
+    state = State(db=db, settings=settings, functions=functions, campaigns=engine, jobs=jobs)
     return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)

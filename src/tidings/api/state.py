@@ -8,6 +8,7 @@ from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.domain import arns
 from tidings.functions.service import FunctionService
+from tidings.jobs.service import JobService
 from tidings.store.db import Database
 
 
@@ -17,6 +18,7 @@ class State:
     settings: Settings
     functions: FunctionService
     campaigns: CampaignEngine | None = None  # runs campaigns; set by the server
+    jobs: JobService | None = None  # runs import and export jobs; set by the server
 
     def app_arn(self, app_id: str) -> str:
         return arns.app_arn(self.settings.region, self.settings.account_id, app_id)

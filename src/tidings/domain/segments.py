@@ -18,6 +18,8 @@ meaning of every dimension:
   (ACTIVE) or not (INACTIVE).
 - SegmentGroups: a group is (its SourceSegments combined by SourceType, default ANY) and
   (its Dimensions combined by Type, default ALL); groups combine by Include (default ALL).
+- Imported segments (SegmentType IMPORT, made by import jobs): the endpoints the version's
+  import listed, and only those. Only SQL can answer that (the list is a table).
 """
 
 from __future__ import annotations
@@ -131,6 +133,14 @@ class WrittenSince(Cond):
     since: str
 
 
+@dataclass(frozen=True)
+class Imported(Cond):
+    """The endpoint is on the member list of an imported segment's version."""
+
+    segment_id: str
+    version: int
+
+
 def all_of(parts: list[Cond]) -> Cond:
     flat: list[Cond] = []
     for part in parts:
@@ -183,6 +193,8 @@ def condition_for(segment: dict, lookup: SegmentLookup, now: datetime, _depth: i
     """The condition a stored segment version stands for."""
     if _depth > 10:
         raise InvalidInput("segment groups refer to each other more than 10 levels deep")
+    if segment.get("SegmentType") == "IMPORT":
+        return Imported(segment["Id"], segment["Version"])
     if segment.get("SegmentGroups"):
         return _groups(segment["SegmentGroups"], lookup, now, _depth)
     return _dimensions(segment.get("Dimensions") or {}, now)
@@ -309,6 +321,14 @@ def matches(cond: Cond, doc: dict) -> bool:
         return distance_km(cond.latitude, cond.longitude, lat, lon) <= cond.kilometers
     if isinstance(cond, WrittenSince):
         return (doc.get("EffectiveDate") or "") >= cond.since
+    if isinstance(cond, Imported):
+        # Reached only when an imported segment sits under ANY/NONE next to a dimension SQL
+        # cannot evaluate (GPSPoint, date attributes), so the whole group is checked here.
+        raise InvalidInput(
+            f"imported segment {cond.segment_id!r} is combined (ANY or NONE) with a GPSPoint or "
+            "date dimension, which Tidings cannot evaluate together; put the imported segment "
+            "in a group of its own with SourceType ALL"
+        )
     raise TypeError(f"unknown condition {cond!r}")
 
 

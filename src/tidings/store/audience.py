@@ -177,7 +177,27 @@ def to_sql(cond: seg.Cond, dialect: str) -> ColumnElement[bool] | None:
         return func.coalesce(_compare(value, cond.operator, cond.value), false())
     if isinstance(cond, seg.WrittenSince):
         return E.effective_date >= cond.since
+    if isinstance(cond, seg.Imported):
+        return exists(_imported_members(cond))
     return None  # AttributeDate, Near: checked in Python
+
+
+def _imported_members(cond: seg.Imported):
+    """The endpoint is on the member list of the imported segment version (one primary-key
+    lookup for the version, one for the member)."""
+    V, M = t.segment_versions.c, t.segment_members.c
+    return (
+        select(literal(1))
+        .select_from(t.segment_members)
+        .join(t.segment_versions, and_(V.app_id == M.app_id, V.member_list == M.list_id))
+        .where(
+            V.app_id == E.app_id,
+            V.segment_id == cond.segment_id,
+            V.version == cond.version,
+            M.app_id == E.app_id,
+            M.endpoint_id == E.id,
+        )
+    )
 
 
 def _compare(left, operator: str, right: float):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.engine import Row
 
-from tidings.domain import jobs as rules
 from tidings.domain.errors import NotFound
 from tidings.store import schema as t
 from tidings.store.sql import keyset_page
@@ -20,7 +19,7 @@ RUNNABLE = ("CREATED", "PROCESSING")
 
 
 def create(conn: Connection, app_id: str, job_id: str, kind: str, created: str, definition: dict,
-           segment_id: str | None) -> None:  # fmt: skip
+           segment_id: str | None, cursor: dict | None = None) -> None:  # fmt: skip
     conn.execute(
         t.jobs.insert().values(
             app_id=app_id,
@@ -36,6 +35,7 @@ def create(conn: Connection, app_id: str, job_id: str, kind: str, created: str, 
             total_processed=0,
             total_failures=0,
             failures=[],
+            cursor=cursor,
         )
     )
 
@@ -135,22 +135,3 @@ def finish(conn: Connection, app_id: str, job_id: str, owner: str, status: str, 
     )
     return done.rowcount == 1
 
-
-def response(row: Row) -> dict:
-    return rules.job_response(
-        app_id=row.app_id,
-        job_id=row.id,
-        kind=row.type,
-        status=row.status,
-        created=row.creation_date,
-        completed=row.completion_date,
-        definition=row.definition,
-        counts={
-            "TotalPieces": row.total_pieces,
-            "CompletedPieces": row.completed_pieces,
-            "FailedPieces": row.failed_pieces,
-            "TotalProcessed": row.total_processed,
-            "TotalFailures": row.total_failures,
-        },
-        failures=row.failures,
-    )

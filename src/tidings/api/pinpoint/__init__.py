@@ -1,6 +1,6 @@
 """Pinpoint (2016-12-01) operations Tidings implements, by operation name."""
 
-from tidings.api.pinpoint import apps, campaigns, endpoints, events, segments, tags
+from tidings.api.pinpoint import apps, campaigns, endpoints, events, jobs, segments, tags
 
 HANDLERS = {
     "CreateApp": apps.create_app,
@@ -40,4 +40,12 @@ HANDLERS = {
     "DeleteEventStream": events.delete_event_stream,
     "GetCampaignDateRangeKpi": events.get_campaign_date_range_kpi,
     "GetApplicationDateRangeKpi": events.get_application_date_range_kpi,
+    "CreateImportJob": jobs.create_import_job,
+    "GetImportJob": jobs.get_import_job,
+    "GetImportJobs": jobs.get_import_jobs,
+    "GetSegmentImportJobs": jobs.get_segment_import_jobs,
+    "CreateExportJob": jobs.create_export_job,
+    "GetExportJob": jobs.get_export_job,
+    "GetExportJobs": jobs.get_export_jobs,
+    "GetSegmentExportJobs": jobs.get_segment_export_jobs,
 }

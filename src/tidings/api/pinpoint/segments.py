@@ -71,6 +71,13 @@ def update_segment(call: Call, params: dict) -> dict:
     def work(conn):
         apps.get(conn, app_id, lock=True)
         old = segments.get(conn, app_id, segment_id)
+        if old.get("SegmentType") == "IMPORT" and ("Dimensions" in request or "SegmentGroups" in request):
+            raise InvalidInput(
+                f"Segment {segment_id!r} is an imported segment: its endpoints are the ones its import "
+                "listed, so only its Name can change. Refresh it with CreateImportJob and SegmentId, "
+                "or create a segment whose SegmentGroups use it as a source",
+                member="WriteSegmentRequest.Dimensions" if "Dimensions" in request else "WriteSegmentRequest.SegmentGroups",
+            )
         doc = {**old, **{k: request[k] for k in _WRITE_MEMBERS if k in request}}
         # Dimensions and SegmentGroups exclude each other: sending one replaces the other.
         if "Dimensions" in request:

@@ -1,0 +1,1 @@
+"""Import and export jobs: the background service and the runs it drives."""

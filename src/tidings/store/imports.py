@@ -1,0 +1,104 @@
+"""Bulk writes for import jobs: endpoint upserts and imported segments' member lists.
+
+These run once per chunk of thousands of rows, so they go to the driver as one
+``executemany`` of plain tuples, with each document serialized once by orjson, instead of
+through SQLAlchemy's per-row parameter processing.
+"""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import Connection, delete, func, select
+
+from tidings.domain.endpoints import user_id
+from tidings.store import schema as t
+
+E = t.endpoints.c
+M = t.segment_members.c
+_ENDPOINT_COLUMNS = (
+    "app_id", "id", "channel_type", "address", "endpoint_status", "opt_out", "user_id",
+    "cohort_id", "creation_date", "effective_date", "doc",
+)  # fmt: skip
+
+
+def _marks(conn: Connection, count: int, last: str = "") -> str:
+    """Placeholders in the driver's style; ``last`` wraps the final one (a cast)."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    marks = [mark] * count
+    if last:
+        marks[-1] = last.format(mark)
+    return ", ".join(marks)
+
+
+def save_endpoints(conn: Connection, app_id: str, docs: dict[str, dict]) -> None:
+    """Insert or replace the endpoints ``docs`` holds (id -> endpoint document)."""
+    if not docs:
+        return
+    pg = conn.dialect.name == "postgresql"
+    columns = ", ".join(f'"{c}"' for c in _ENDPOINT_COLUMNS)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _ENDPOINT_COLUMNS[2:])
+    values = _marks(conn, len(_ENDPOINT_COLUMNS), "CAST({} AS jsonb)" if pg else "")
+    sql = (
+        f"INSERT INTO endpoints ({columns}) VALUES ({values}) "
+        f"ON CONFLICT (app_id, id) DO UPDATE SET {updates}"
+    )
+    dumps = orjson.dumps
+    rows = [
+        (
+            app_id,
+            endpoint_id,
+            doc.get("ChannelType"),
+            doc.get("Address"),
+            doc["EndpointStatus"],
+            doc["OptOut"],
+            user_id(doc),
+            int(doc["CohortId"]),
+            doc["CreationDate"],
+            doc["EffectiveDate"],
+            dumps(doc).decode(),
+        )
+        for endpoint_id, doc in docs.items()
+    ]
+    conn.exec_driver_sql(sql, rows)
+
+
+def add_members(conn: Connection, app_id: str, list_id: str, endpoint_ids: list[str]) -> None:
+    if not endpoint_ids:
+        return
+    sql = (
+        f"INSERT INTO segment_members (app_id, list_id, endpoint_id) VALUES ({_marks(conn, 3)}) "
+        "ON CONFLICT (app_id, list_id, endpoint_id) DO NOTHING"
+    )
+    conn.exec_driver_sql(sql, [(app_id, list_id, i) for i in endpoint_ids])
+
+
+def drop_list(conn: Connection, app_id: str, list_id: str) -> None:
+    conn.execute(delete(t.segment_members).where(M.app_id == app_id, M.list_id == list_id))
+
+
+def list_counts(conn: Connection, app_id: str, list_id: str) -> dict[str, int]:
+    """How many endpoints of each channel type a member list holds (those that still exist)."""
+    query = (
+        select(E.channel_type, func.count())
+        .select_from(t.segment_members)
+        .join(t.endpoints, (E.app_id == M.app_id) & (E.id == M.endpoint_id))
+        .where(M.app_id == app_id, M.list_id == list_id)
+        .group_by(E.channel_type)
+    )
+    return {channel or "NONE": count for channel, count in conn.execute(query)}
+
+
+def users_endpoints(conn: Connection, app_id: str, users: list[str]) -> dict[str, dict[str, dict]]:
+    """user id -> {endpoint id: the members the per-user limit looks at} for ``users``."""
+    if not users:
+        return {}
+    query = select(E.id, E.user_id, E.channel_type, E.effective_date).where(
+        E.app_id == app_id, E.user_id.in_(users)
+    )
+    found: dict[str, dict[str, dict]] = {}
+    for row in conn.execute(query):
+        found.setdefault(row.user_id, {})[row.id] = {
+            "ChannelType": row.channel_type,
+            "EffectiveDate": row.effective_date,
+        }
+    return found
