@@ -28,7 +28,17 @@ HANDLERS = {
 }
 
 
-async def measure(runtime: str, seconds: float, environments: int, work: Path) -> float:
+def event_loop_runner():
+    """uvloop.run when uvloop is installed (as uvicorn picks it for the server), else asyncio.run."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
+async def warm_pool(runtime: str, environments: int, work: Path) -> tuple[Pool, Spec]:
+    """A pool of ``environments`` started environments of the no-op ``runtime`` handler."""
     filename, source, handler = HANDLERS[runtime]
     code = work / runtime
     code.mkdir()
@@ -40,6 +50,12 @@ async def measure(runtime: str, seconds: float, environments: int, work: Path) -
     pool = Pool(spec, environments, work / "envs")
     payload = campaign_payload()
     await asyncio.gather(*(pool.invoke("warm", payload, spec.function_arn) for _ in range(environments)))
+    return pool, spec
+
+
+async def measure(runtime: str, seconds: float, environments: int, work: Path) -> float:
+    pool, spec = await warm_pool(runtime, environments, work)
+    payload = campaign_payload()
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -63,12 +79,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--environments", type=int, default=2)
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
+    runner = event_loop_runner()
     print(f"payload: {len(campaign_payload())} bytes, 50 endpoints; {args.environments} environments")
     for runtime in HANDLERS:
         rates = []
