@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -69,6 +70,15 @@ class Stop(Exception):
         self.state, self.message, self.result, self.pause_campaign = state, message, result, pause_campaign
 
 
+class LeaseLost(Stop):
+    """This server no longer holds the activity (another took it over, or the campaign is
+    gone): it leaves without writing anything; batches in flight are redelivered by the
+    new holder with the same idempotency keys."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
+
+
 class Pacer:
     """MessagesPerSecond: endpoints are released no faster than ``rate`` per second."""
 
@@ -96,6 +106,8 @@ class ActivityRun:
         self.cursor: str | None = row.cursor
         self.planned = bool(row.planned)
         self.metrics: Counter[str] = Counter({k: int(v) for k, v in (row.metrics or {}).items()})
+        self.metrics_lock = threading.Lock()
+        self.missing: dict[str, int] = {}  # batch id -> endpoints deleted since it was planned
         self.consecutive_failures = 0
         self.stop: Stop | None = None
         self.docs: dict[str, dict[str, str | dict]] = {}  # batch id -> endpoint docs, while in flight
@@ -103,6 +115,9 @@ class ActivityRun:
         self.wave_until: str | None = row.wave_until
         self.next_wave_at: str | None = row.next_wave_at
         self.zones: dict[str, bool] = {}  # local time: zones seen in this pass -> all of them due
+
+    def lose_lease(self) -> None:
+        self.stop = LeaseLost("another server took the activity over after this one stopped renewing its lease")
 
     def halt(self, campaign_status: str) -> None:
         """Stop handing out batches (the ones in flight finish)."""
@@ -118,6 +133,9 @@ class ActivityRun:
         try:
             context = await asyncio.to_thread(self._load)
             await self._deliver_all(context)
+        except LeaseLost as lost:
+            log.warning("activity %s of campaign %s left to another server: %s", self.key.id, self.key.campaign_id, lost)
+            return
         except Stop as stop:
             await asyncio.to_thread(self._finish, stop.state, stop.result, stop.message, stop.pause_campaign)
             return
@@ -161,8 +179,10 @@ class ActivityRun:
                             await submit(batch_id)
                 if self.next_wave_at is None or self.stop is not None:
                     break
+                if in_flight:  # the next wave skips what this one sent, so let it settle first
+                    await asyncio.wait(in_flight)
                 await self._wait_for_next_wave()
-            if in_flight:
+            if in_flight and not isinstance(self.stop, LeaseLost):
                 await asyncio.wait(in_flight)
             if faults:
                 raise RuntimeError(f"a batch of activity {self.key.id} could not be settled") from faults[0]
@@ -182,7 +202,13 @@ class ActivityRun:
         if self.stop is not None:
             return
         wave_from, wave_until = self.wave_until, format_date(max(due, datetime.now(UTC)))
-        await asyncio.to_thread(self.db.transact, lambda conn: runs.next_wave(conn, self.key, wave_from, wave_until))
+        owner = self.engine.owner
+        started = await asyncio.to_thread(
+            self.db.transact, lambda conn: runs.next_wave(conn, self.key, owner, wave_from, wave_until)
+        )
+        if not started:
+            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+            return
         self.wave_from, self.wave_until, self.next_wave_at = wave_from, wave_until, None
         self.cursor, self.planned = None, False
 
@@ -253,6 +279,7 @@ class ActivityRun:
             docs = endpoints.get_many(conn, self.key.app_id, ids)
         for row in queued:
             self.docs[row.id] = {i: docs[i] for i in row.endpoint_ids if i in docs}
+            self.missing[row.id] = len(row.endpoint_ids) - len(self.docs[row.id])
         if queued:
             log.info("activity %s: resuming %d unsettled batches", self.key.id, len(queued))
         return [row.id for row in queued]
@@ -266,47 +293,62 @@ class ActivityRun:
         if status in (None, "DELETED", "PAUSED"):
             self.halt(status or "DELETED")
             return PlannedPage(self.cursor, False)
-        members, cursor = context.reader.page(self.cursor, PAGE_SIZE)
+        after = self.cursor
+        members, cursor = context.reader.page(after, PAGE_SIZE)
         page = PlannedPage(cursor=cursor, done=cursor is None)
+        counts: Counter[str] = Counter()
         now = datetime.now(UTC)
         stamp = format_date(now)
         if context.schedule.get("IsLocalTime"):
-            members = self._due_locally(context, members, page, now)
+            members = self._due_locally(context, members, page, now, counts)
         channel = context.plan.channel
         assert channel is not None
         treatment = self.row.treatment_id
         eligible: list[audience.Member] = []
         for member in members:
-            self.metrics["ENDPOINT_PRODUCED"] += 1
+            counts["ENDPOINT_PRODUCED"] += 1
             if member.opt_out == "ALL":
-                self.metrics["ENDPOINT_OPT_OUT"] += 1
+                counts["ENDPOINT_OPT_OUT"] += 1
             elif member.endpoint_status == "INACTIVE":
-                self.metrics["ENDPOINT_INACTIVE"] += 1
+                counts["ENDPOINT_INACTIVE"] += 1
             elif member.channel_type not in channel.endpoint_types:
-                self.metrics["ENDPOINT_CHANNEL_MISMATCH"] += 1
+                counts["ENDPOINT_CHANNEL_MISMATCH"] += 1
             else:
                 arm = schedules.treatment_of(member.cohort_id, context.holdout, context.sizes)
                 if arm is None:
                     if treatment == "0":  # the holdout is recorded once per run
                         page.records.append(self._record(member.id, member.doc, "HOLDOUT", stamp))
-                        self.metrics["HOLDOUT"] += 1
+                        counts["HOLDOUT"] += 1
                 elif arm != treatment:
-                    self.metrics["TREATMENT_HOLDOUT"] += 1
+                    counts["TREATMENT_HOLDOUT"] += 1
                 else:
                     eligible.append(member)
-        eligible = self._apply_limits(context, eligible, page, now, stamp)
+        eligible = self._apply_limits(context, eligible, page, now, stamp, counts)
         for start in range(0, len(eligible), delivery.BATCH_SIZE):
             chunk = eligible[start : start + delivery.BATCH_SIZE]
-            batch_id = str(uuid.uuid4())
-            page.batches.append((batch_id, [m.id for m in chunk]))
-            self.docs[batch_id] = {m.id: m.doc for m in chunk}
-        metrics = dict(self.metrics)
-        self.db.transact(lambda conn: runs.save_page(conn, key, page, metrics, stamp))
+            page.batches.append((str(uuid.uuid4()), [m.id for m in chunk]))
+        metrics = self._count(counts)
+        owner = self.engine.owner
+        if not self.db.transact(lambda conn: runs.save_page(conn, key, owner, after, page, metrics, stamp)):
+            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+            page.batches = []
+            return page
+        for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
+            self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
         self.cursor, self.planned = page.cursor, page.done
         return page
 
+    def _count(self, counts: Counter[str] | dict[str, int], **absolute: int) -> dict[str, int]:
+        """Add to the activity's metrics (planning runs in a worker thread, delivery on the
+        event loop); returns a snapshot to store."""
+        with self.metrics_lock:
+            self.metrics.update(counts)
+            for name, value in absolute.items():
+                self.metrics[name] = value
+            return dict(self.metrics)
+
     def _due_locally(
-        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime
+        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime, counts: Counter[str]
     ) -> list[audience.Member]:
         """The members whose local send time falls in this wave; notes the next wave's time."""
         if self.wave_until is None:
@@ -323,11 +365,11 @@ class ActivityRun:
             send_at = schedules.local_send_time(context.schedule, context.run_at, zone)
             if send_at is None:
                 if first_pass:
-                    self.metrics["ENDPOINT_MISSING_TIMEZONE"] += 1
+                    counts["ENDPOINT_MISSING_TIMEZONE"] += 1
                 continue
             if send_at <= lower:
                 if send_at <= context.first_from:
-                    self.metrics["ENDPOINT_TIMEZONE_MISMATCH"] += first_pass
+                    counts["ENDPOINT_TIMEZONE_MISMATCH"] += first_pass
                 else:
                     self.zones.setdefault(zone, True)  # sent in an earlier wave
                 continue
@@ -338,14 +380,24 @@ class ActivityRun:
             due.append(member)
         self.next_wave_at = None if next_wave is None else format_date(next_wave)
         page.next_wave_at = self.next_wave_at
-        self.metrics["TimezonesTotalCount"] = len(self.zones)
-        self.metrics["TimezonesCompletedCount"] = sum(self.zones.values())
+        self._count({}, TimezonesTotalCount=len(self.zones), TimezonesCompletedCount=sum(self.zones.values()))
         if page.done:
             self.zones = {}
+        if not first_pass and due:
+            # An endpoint whose time zone changed since an earlier wave may fall due again.
+            with self.db.read() as conn:
+                sent = runs.recorded(conn, self.key, [m.id for m in due])
+            due = [m for m in due if m.id not in sent]
         return due
 
     def _apply_limits(
-        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime, stamp: str
+        self,
+        context: Context,
+        members: list[audience.Member],
+        page: PlannedPage,
+        now: datetime,
+        stamp: str,
+        counts: Counter[str],
     ) -> list[audience.Member]:
         """Skip what the run's deadline, the caps and quiet time rule out, with a record each."""
         if not members:
@@ -353,7 +405,7 @@ class ActivityRun:
         if context.deadline is not None and now > context.deadline:
             for member in members:
                 page.records.append(self._record(member.id, member.doc, "EXPIRED", stamp))
-            self.metrics["EXPIRED"] += len(members)
+            counts["EXPIRED"] += len(members)
             return []
         limits, key = context.limits, self.key
         caps: list[tuple[str, dict[str, int], int]] = []
@@ -361,17 +413,17 @@ class ActivityRun:
             ids = [m.id for m in members]
             with self.db.read() as conn:
                 if limits.get("Total"):
-                    counts = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
-                    caps.append(("CAMPAIGN_CAP", counts, limits["Total"]))
+                    sent = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
+                    caps.append(("CAMPAIGN_CAP", sent, limits["Total"]))
                 if limits.get("Daily"):
                     # The campaign's Daily counts its own sends; the app's counts every campaign's.
                     scope = key.campaign_id if (context.campaign.get("Limits") or {}).get("Daily") else None
                     since = format_date(now - timedelta(days=1))
-                    counts = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
-                    caps.append(("DAILY_CAP", counts, limits["Daily"]))
+                    sent = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
+                    caps.append(("DAILY_CAP", sent, limits["Daily"]))
         kept = []
         for member in members:
-            status = next((name for name, counts, cap in caps if counts.get(member.id, 0) >= cap), None)
+            status = next((name for name, sent, cap in caps if sent.get(member.id, 0) >= cap), None)
             if status is None and context.quiet_time is not None:
                 zone = (orjson.loads(member.doc).get("Demographic") or {}).get("Timezone")
                 if schedules.in_quiet_time(context.quiet_time, zone, now):
@@ -380,7 +432,7 @@ class ActivityRun:
                 kept.append(member)
             else:
                 page.records.append(self._record(member.id, member.doc, status, stamp))
-                self.metrics[status] += 1
+                counts[status] += 1
         return kept
 
     def _record(
@@ -460,15 +512,18 @@ class ActivityRun:
                 outcome, _ = await self._with_retries(lambda: self.engine.function_channel.call(function, body, timeout))
             if not outcome.ok:
                 status, reason = "CUSTOM_DELIVERY_FAILURE", outcome.reason
-        dropped = len(docs) - len(kept) if hook_failure is None else 0
+        filtered = len(docs) - len(kept) if hook_failure is None else 0
         stamp = now_iso()
         records = [self._record(i, doc, status, stamp, reason, batch_id) for i, doc in kept.items()]
         succeeded = len(kept) if status == "SUCCESS" else 0
         failed = len(kept) - succeeded
-        self.metrics["HOOK_FILTERED"] += dropped
-        await self.engine.settler.settle(
-            Settlement(self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped)
+        counts = {"HOOK_FILTERED": filtered} if filtered else {}
+        dropped = filtered + self.missing.pop(batch_id, 0)
+        closed = await self.engine.settler.settle(
+            Settlement(self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped, metrics=counts)
         )
+        if closed:
+            self._count(counts)
         self.docs.pop(batch_id, None)
         if failed and not succeeded:
             self.consecutive_failures += 1
@@ -486,9 +541,13 @@ class ActivityRun:
     async def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> None:
         """MaximumDuration has passed: the batch is not sent; its endpoints are EXPIRED."""
         stamp = now_iso()
-        records = [self._record(i, doc, "EXPIRED", stamp, "the campaign's MaximumDuration had passed", batch_id) for i, doc in docs.items()]
-        self.metrics["EXPIRED"] += len(records)
-        await self.engine.settler.settle(Settlement(self.key, batch_id, records, dropped=len(records)))
+        reason = "the campaign's MaximumDuration had passed"
+        records = [self._record(i, doc, "EXPIRED", stamp, reason, batch_id) for i, doc in docs.items()]
+        counts = {"EXPIRED": len(records)}
+        dropped = len(records) + self.missing.pop(batch_id, 0)
+        settlement = Settlement(self.key, batch_id, records, dropped=dropped, metrics=counts)
+        if await self.engine.settler.settle(settlement):
+            self._count(counts)
         self.docs.pop(batch_id, None)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
@@ -496,11 +555,12 @@ class ActivityRun:
 
     def _finish(self, state: str, result: str | None, message: str | None, pause_campaign: bool) -> None:
         """End the activity; without a ``result``, it failed when nothing it handed over succeeded."""
-        metrics = dict(self.metrics)
+        metrics = self._count({})
         status = self.db.transact(
             lambda conn: runs.finish(
                 conn,
                 self.key,
+                self.engine.owner,
                 state=state,
                 result=result,
                 end=now_iso(),

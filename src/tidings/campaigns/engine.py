@@ -50,6 +50,7 @@ class CampaignEngine:
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
+        self._renew_task: asyncio.Task | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
@@ -63,6 +64,7 @@ class CampaignEngine:
         self._event_loop = asyncio.get_running_loop()
         self.settler.start()
         self._loop_task = self._event_loop.create_task(self._loop())
+        self._renew_task = self._event_loop.create_task(self._renew_leases())
 
     def wake(self) -> None:
         """Look for due campaigns now rather than at the next tick (callable from any thread)."""
@@ -70,7 +72,7 @@ class CampaignEngine:
             self._event_loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, *self.running.values()) if t is not None]
+        tasks = [t for t in (self._loop_task, self._renew_task, *self.running.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -87,7 +89,6 @@ class CampaignEngine:
                     task = asyncio.create_task(self._run(row))
                     self.running[row.id] = task
                 if self.running:
-                    await asyncio.to_thread(self._renew, list(self.running))
                     await asyncio.to_thread(self._notice_pauses)
             except Exception:
                 log.exception("the campaign loop failed; trying again")
@@ -121,9 +122,25 @@ class CampaignEngine:
 
         return self.db.transact(work)
 
-    def _renew(self, activity_ids: list[str]) -> None:
-        until = time.time() + LEASE_S
-        self.db.transact(lambda conn: runs.renew(conn, self.owner, activity_ids, until))
+    async def _renew_leases(self) -> None:
+        """Its own task, so that nothing else the engine does can hold up a renewal. An
+        activity whose lease another server took (this one stalled past LEASE_S) stops."""
+        while True:
+            await asyncio.sleep(LEASE_S / 5)
+            current = dict(self.activities)
+            if not current:
+                continue
+            until = time.time() + LEASE_S
+            try:
+                kept = await asyncio.to_thread(
+                    self.db.transact, lambda conn, ids=list(current), until=until: runs.renew(conn, self.owner, ids, until)
+                )
+            except Exception:
+                log.exception("renewing activity leases failed; trying again")
+                continue
+            for activity_id, activity in current.items():
+                if activity_id not in kept and activity_id in self.activities:
+                    activity.lose_lease()
 
     def _notice_pauses(self) -> None:
         """Paused or deleted campaigns stop sending now, not at the end of a page."""

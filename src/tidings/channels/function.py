@@ -50,6 +50,8 @@ class FunctionChannel:
             return Attempt(False, False, f"function {record.name} is gone: {exc}"), b""
         except Throttled as exc:
             return Attempt(False, True, f"function {record.name} is throttled: {exc}"), b""
+        except TidingsError as exc:  # e.g. its runtime is missing here, or the payload too large
+            return Attempt(False, False, f"function {record.name} cannot be invoked: {exc.message}"), b""
         if result.function_error:
             text = result.payload.decode("utf-8", "replace")[:500]
             return Attempt(False, True, f"function {record.name} failed: {text}"), result.payload

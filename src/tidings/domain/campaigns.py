@@ -316,17 +316,42 @@ def initial_status(request: dict) -> str:
     return "PAUSED" if request.get("IsPaused") else "SCHEDULED"
 
 
-def status_after_update(current: str, previous: dict, request: dict) -> str:
-    """A paused campaign pauses; a run in progress goes on; a completed campaign, or one
-    waiting for its next run, stays so unless its schedule changes; otherwise it is
-    scheduled (again)."""
+def after_update(
+    current: str, previous: dict, request: dict, now: datetime, *, running: bool
+) -> tuple[str, datetime | None, bool]:
+    """The campaign's status after an update, when its next run starts, and whether the
+    next run already planned stands (True: keep it, ignore the second value).
+
+    Pausing stops sending (a completed campaign has nothing left to pause). Resuming
+    before the run in progress noticed the pause lets that run go on; otherwise the campaign
+    is scheduled again and a one-off campaign starts from the beginning. A completed
+    campaign, or a series waiting for its next run, stays as it is unless its schedule
+    changes; a new schedule written while a run is in progress applies after it. A series
+    with no occurrence left is completed.
+    """
+    schedule_changed = request.get("Schedule") != previous.get("Schedule")
+    if current == "DELETED":
+        return current, None, True
     if request.get("IsPaused"):
-        return "PAUSED"
-    if current in ("EXECUTING", "DELETED"):
-        return current
-    if current in ("COMPLETED", "PENDING_NEXT_RUN") and request.get("Schedule") == previous.get("Schedule"):
-        return current
-    return "SCHEDULED"
+        return ("COMPLETED", None, True) if current == "COMPLETED" else ("PAUSED", None, False)
+    if current == "EXECUTING" or (current == "PAUSED" and running):
+        if current == "EXECUTING" and not schedule_changed:
+            return "EXECUTING", None, True
+        return "EXECUTING", _run_after_current(request["Schedule"], now), False
+    if current in ("COMPLETED", "PENDING_NEXT_RUN") and not schedule_changed:
+        return current, None, True
+    next_run = next_run_after_write("SCHEDULED", request, now, update=True)
+    if next_run is None and request["Schedule"].get("Frequency") not in EVENT_FREQUENCIES:
+        return "COMPLETED", None, False
+    return "SCHEDULED", next_run, False
+
+
+def _run_after_current(schedule: dict, now: datetime) -> datetime | None:
+    """The start of the first run of ``schedule`` after the one in progress."""
+    run_at = schedules.first_run(schedule, now)
+    if run_at is not None and run_at <= now:
+        run_at = schedules.next_run(schedule, now)
+    return None if run_at is None else run_at - schedules.local_lead(schedule)
 
 
 def next_run_after_write(status: str, request: dict, now: datetime, *, update: bool = False) -> datetime | None:

@@ -116,15 +116,19 @@ def apply_update(
         else now
     )
     doc["RequestId"] = request.get("RequestId", request_id)
-    for key in ("EndpointStatus", "OptOut"):
-        _check_choice(doc[key], key, member)
+    for key, allowed in _CHOICES.items():
+        if doc[key] not in allowed:
+            _check_choice(doc[key], key, member)
     ordered = {key: doc[key] for key in _DOC_ORDER if key in doc}
     check_limits(ordered, member)
     return ordered
 
 
+_CHOICES = {"EndpointStatus": ("ACTIVE", "INACTIVE"), "OptOut": ("ALL", "NONE")}
+
+
 def _check_choice(value: str, key: str, member: str) -> None:
-    allowed = {"EndpointStatus": ("ACTIVE", "INACTIVE"), "OptOut": ("ALL", "NONE")}[key]
+    allowed = _CHOICES[key]
     if value not in allowed:
         raise InvalidInput(
             f"{member}.{key} must be {' or '.join(allowed)}, got {value!r}",
@@ -172,12 +176,15 @@ def _checked_location(location: dict, member: str) -> dict:
 
 
 def check_limits(doc: dict, member: str) -> None:
+    user = doc.get("User")
     maps = (
-        ("Attributes", doc.get("Attributes") or {}),
-        ("Metrics", doc.get("Metrics") or {}),
-        ("User.UserAttributes", (doc.get("User") or {}).get("UserAttributes") or {}),
+        ("Attributes", doc.get("Attributes")),
+        ("Metrics", doc.get("Metrics")),
+        ("User.UserAttributes", user.get("UserAttributes") if user else None),
     )
     for where, values in maps:
+        if not values:
+            continue
         for name, value in values.items():
             if len(name) > MAX_NAME_LENGTH:
                 raise InvalidInput(

@@ -61,12 +61,18 @@ def head(conn: Connection, app_id: str, campaign_id: str, *, lock: bool = False)
 
 
 def add_version(
-    conn: Connection, app_id: str, campaign_id: str, status: str, doc: dict, next_run: datetime | None
+    conn: Connection,
+    app_id: str,
+    campaign_id: str,
+    status: str,
+    doc: dict,
+    next_run: datetime | None,
+    *,
+    keep_next_run: bool = False,
 ) -> None:
-    """A new version. A campaign executing or waiting for its next run keeps the next run
-    its current run planned."""
+    """A new version; ``keep_next_run`` leaves the next run already planned as it is."""
     values: dict = {"version": doc["Version"], "status": status}
-    if status not in ("EXECUTING", "PENDING_NEXT_RUN"):
+    if not keep_next_run:
         values["next_run_at"] = _stamp(next_run)
     conn.execute(update(t.campaigns).where(C.app_id == app_id, C.id == campaign_id).values(**values))
     conn.execute(

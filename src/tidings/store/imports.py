@@ -88,17 +88,47 @@ def list_counts(conn: Connection, app_id: str, list_id: str) -> dict[str, int]:
     return {channel or "NONE": count for channel, count in conn.execute(query)}
 
 
+# Lookups by thousands of keys at once pass the keys as one parameter (a JSON array on
+# SQLite, an array on PostgreSQL) rather than thousands of placeholders to bind one by one.
+def _keyed(conn: Connection, sql: str, app_id: str, keys: list[str]):
+    if conn.dialect.name == "postgresql":
+        return conn.exec_driver_sql(sql.format(keys="ANY(%s)", doc="doc::text").replace("?", "%s"), (app_id, keys))
+    return conn.exec_driver_sql(
+        sql.format(keys="(SELECT value FROM json_each(?))", doc="doc"), (app_id, orjson.dumps(keys).decode())
+    )
+
+
+def docs(conn: Connection, app_id: str, ids: list[str]) -> dict[str, dict]:
+    """The stored documents of the endpoints among ``ids`` that exist (locked on PostgreSQL)."""
+    if not ids:
+        return {}
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    sql = "SELECT id, {doc} FROM endpoints WHERE app_id = ? AND id IN {keys}" + lock
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("id IN {keys}", "id = {keys}")
+    loads = orjson.loads
+    return {endpoint_id: loads(doc) for endpoint_id, doc in _keyed(conn, sql, app_id, ids)}
+
+
+def active_with_addresses(conn: Connection, app_id: str, addresses: list[str]) -> dict[str, dict]:
+    """The ACTIVE endpoints that have one of ``addresses``."""
+    if not addresses:
+        return {}
+    sql = "SELECT id, {doc} FROM endpoints WHERE app_id = ? AND address IN {keys} AND endpoint_status = 'ACTIVE'"
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("address IN {keys}", "address = {keys}")
+    loads = orjson.loads
+    return {endpoint_id: loads(doc) for endpoint_id, doc in _keyed(conn, sql, app_id, addresses)}
+
+
 def users_endpoints(conn: Connection, app_id: str, users: list[str]) -> dict[str, dict[str, dict]]:
     """user id -> {endpoint id: the members the per-user limit looks at} for ``users``."""
     if not users:
         return {}
-    query = select(E.id, E.user_id, E.channel_type, E.effective_date).where(
-        E.app_id == app_id, E.user_id.in_(users)
-    )
+    sql = "SELECT id, user_id, channel_type, effective_date FROM endpoints WHERE app_id = ? AND user_id IN {keys}"
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("user_id IN {keys}", "user_id = {keys}")
     found: dict[str, dict[str, dict]] = {}
-    for row in conn.execute(query):
-        found.setdefault(row.user_id, {})[row.id] = {
-            "ChannelType": row.channel_type,
-            "EffectiveDate": row.effective_date,
-        }
+    for endpoint_id, user, channel, effective in _keyed(conn, sql, app_id, users):
+        found.setdefault(user, {})[endpoint_id] = {"ChannelType": channel, "EffectiveDate": effective}
     return found

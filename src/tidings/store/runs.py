@@ -54,9 +54,14 @@ class PlannedPage:
 
 
 def due_campaigns(conn: Connection, now: str, limit: int = 20) -> list[Row]:
+    running = (
+        select(A.id)
+        .where(A.app_id == C.app_id, A.campaign_id == C.id, A.state.in_(ACTIVE))
+        .exists()
+    )
     query = (
         select(C.app_id, C.id, C.version, C.status, C.next_run_at)
-        .where(C.next_run_at <= now, C.status.in_(("SCHEDULED", "PENDING_NEXT_RUN")))
+        .where(C.next_run_at <= now, C.status.in_(("SCHEDULED", "PENDING_NEXT_RUN")), ~running)
         .order_by(C.next_run_at)
         .limit(limit)
     )
@@ -125,11 +130,16 @@ def claim(conn: Connection, owner: str, now: float, lease_s: float, limit: int =
     return rows
 
 
-def renew(conn: Connection, owner: str, activity_ids: list[str], until: float) -> None:
-    conn.execute(
-        update(t.activities)
-        .where(A.lease_owner == owner, A.id.in_(activity_ids), A.state.in_(ACTIVE))
-        .values(lease_until=until)
+def renew(conn: Connection, owner: str, activity_ids: list[str], until: float) -> set[str]:
+    """Extend our leases; returns the activities still ours (another server may have taken
+    over one whose lease lapsed while this server stalled)."""
+    return set(
+        conn.execute(
+            update(t.activities)
+            .where(A.lease_owner == owner, A.id.in_(activity_ids), A.state.in_(ACTIVE))
+            .values(lease_until=until)
+            .returning(A.id)
+        ).scalars()
     )
 
 
@@ -160,6 +170,11 @@ def campaign_status(conn: Connection, app_id: str, campaign_id: str) -> str | No
     return conn.execute(select(C.status).where(C.app_id == app_id, C.id == campaign_id)).scalar()
 
 
+def has_active_run(conn: Connection, app_id: str, campaign_id: str) -> bool:
+    query = select(A.id).where(A.app_id == app_id, A.campaign_id == campaign_id, A.state.in_(ACTIVE)).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def campaign_statuses(conn: Connection, campaign_ids: list[str]) -> dict[str, str]:
     """The status of each campaign that still exists (ids are unique across apps)."""
     return dict(conn.execute(select(C.id, C.status).where(C.id.in_(campaign_ids))).all())
@@ -173,11 +188,17 @@ def mark_running(conn: Connection, key: ActivityKey, start: str) -> None:
     )
 
 
-def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: dict, created: str) -> None:
-    """A planning step: its batches, its skip records and the checkpoint, together."""
-    row = conn.execute(select(A.batch_count).where(key.where())).first()
+def save_page(
+    conn: Connection, key: ActivityKey, owner: str, after: str | None, page: PlannedPage, metrics: dict, created: str
+) -> bool:
+    """A planning step: its batches, its skip records and the checkpoint, together. Fenced:
+    nothing is written (False) unless this server still holds the activity and its
+    checkpoint is still ``after`` (the campaign deleted, or the activity taken over)."""
+    row = conn.execute(
+        select(A.batch_count).where(key.where(), A.lease_owner == owner, A.cursor.is_not_distinct_from(after))
+    ).first()
     if row is None:
-        return  # the campaign was deleted meanwhile
+        return False
     seq = row.batch_count
     if page.batches:
         conn.execute(
@@ -212,15 +233,28 @@ def save_page(conn: Connection, key: ActivityKey, page: PlannedPage, metrics: di
             next_wave_at=page.next_wave_at,
         )
     )
+    return True
 
 
-def next_wave(conn: Connection, key: ActivityKey, wave_from: str, wave_until: str) -> None:
+def next_wave(conn: Connection, key: ActivityKey, owner: str, wave_from: str, wave_until: str) -> bool:
     """Start another pass over the segment for the endpoints whose local time comes next."""
-    conn.execute(
-        update(t.activities)
-        .where(key.where())
-        .values(cursor=None, planned=0, wave_from=wave_from, wave_until=wave_until, next_wave_at=None)
+    return bool(
+        conn.execute(
+            update(t.activities)
+            .where(key.where(), A.lease_owner == owner)
+            .values(cursor=None, planned=0, wave_from=wave_from, wave_until=wave_until, next_wave_at=None)
+        ).rowcount
     )
+
+
+def recorded(conn: Connection, key: ActivityKey, endpoint_ids: list[str]) -> set[str]:
+    """Which of these endpoints already have a record in the activity (sent in an earlier wave)."""
+    if not endpoint_ids:
+        return set()
+    query = select(D.endpoint_id).where(
+        D.app_id == key.app_id, D.endpoint_id.in_(endpoint_ids), D.activity_id == key.id
+    )
+    return set(conn.execute(query).scalars())
 
 
 def queued_batches(conn: Connection, key: ActivityKey) -> list[Row]:
@@ -242,6 +276,7 @@ class Settlement:
     succeeded: int = 0
     failed: int = 0
     dropped: int = 0  # handed out for delivery but never given to the channel
+    metrics: dict[str, int] = field(default_factory=dict)  # ExecutionMetrics counts to add
 
 
 def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
@@ -262,27 +297,33 @@ def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
     fresh = [s for s in settlements if s.batch_id in closed]
     insert_ignore(conn, t.deliveries, [r for s in fresh for r in s.records], DELIVERY_KEY)
     totals: dict[ActivityKey, list[int]] = {}
+    metrics: dict[ActivityKey, dict[str, int]] = {}
     for s in fresh:
         counts = totals.setdefault(s.key, [0, 0, 0])
         counts[0] += s.succeeded
         counts[1] += s.failed
         counts[2] += s.dropped
+        for name, n in s.metrics.items():
+            metrics.setdefault(s.key, {})[name] = metrics.get(s.key, {}).get(name, 0) + n
     for key, (succeeded, failed, dropped) in totals.items():
-        conn.execute(
-            update(t.activities)
-            .where(key.where())
-            .values(
-                successful_endpoint_count=A.successful_endpoint_count + succeeded,
-                failed_endpoint_count=A.failed_endpoint_count + failed,
-                total_endpoint_count=A.total_endpoint_count - dropped,
-            )
-        )
+        values: dict = {
+            "successful_endpoint_count": A.successful_endpoint_count + succeeded,
+            "failed_endpoint_count": A.failed_endpoint_count + failed,
+            "total_endpoint_count": A.total_endpoint_count - dropped,
+        }
+        if key in metrics:
+            # Counts that only delivery learns (FILTER drops, expiries) are kept with the batch
+            # that produced them, so a crash cannot lose or repeat them.
+            stored = conn.execute(select(A.metrics).where(key.where())).scalar() or {}
+            values["metrics"] = {n: stored.get(n, 0) + metrics[key].get(n, 0) for n in {*stored, *metrics[key]}}
+        conn.execute(update(t.activities).where(key.where()).values(**values))
     return closed
 
 
 def finish(
     conn: Connection,
     key: ActivityKey,
+    owner: str,
     *,
     state: str,
     result: str | None,
@@ -300,17 +341,36 @@ def finish(
         campaign_query = campaign_query.with_for_update()
     campaign = conn.execute(campaign_query).first()
     row = conn.execute(
-        select(A.run_id, A.successful_endpoint_count, A.failed_endpoint_count).where(key.where())
+        select(A.run_id, A.successful_endpoint_count, A.failed_endpoint_count).where(
+            key.where(), A.lease_owner == owner
+        )
     ).first()
     if row is None:
-        return None  # the campaign was deleted meanwhile
+        return None  # the campaign was deleted meanwhile, or another server holds the activity
     if result is None:
         result = "FAIL" if row.failed_endpoint_count and not row.successful_endpoint_count else "SUCCESS"
+    unsent = 0
+    if state != "COMPLETED":
+        # Batches planned but never handed out (the run stopped) are not counted as handed over.
+        unsent_batches = select(B.endpoint_ids).where(B.activity_id == key.id, B.state == "queued")
+        unsent = sum(len(ids) for ids in conn.execute(unsent_batches).scalars())
+        conn.execute(
+            update(t.delivery_batches)
+            .where(B.activity_id == key.id, B.state == "queued")
+            .values(state="cancelled")
+        )
     conn.execute(
         update(t.activities)
         .where(key.where())
         .values(
-            state=state, result=result, end=end, metrics=metrics, message=message, lease_owner=None, lease_until=None
+            state=state,
+            result=result,
+            end=end,
+            metrics=metrics,
+            message=message,
+            lease_owner=None,
+            lease_until=None,
+            total_endpoint_count=A.total_endpoint_count - unsent,
         )
     )
     if campaign is None:
@@ -329,9 +389,13 @@ def finish(
     ).scalar_one()
     if unfinished or campaign.status != "EXECUTING":
         return None
-    status = "PENDING_NEXT_RUN" if campaign.next_run_at else "COMPLETED"
-    conn.execute(update(t.campaigns).where(C.app_id == key.app_id, C.id == key.campaign_id).values(status=status))
-    return status
+    values: dict = {"status": "PENDING_NEXT_RUN" if campaign.next_run_at else "COMPLETED"}
+    if state == "PAUSED":
+        # Paused, then resumed before this run noticed it stopped: a resumed campaign starts
+        # again from the beginning, now.
+        values = {"status": "SCHEDULED", "next_run_at": end}
+    conn.execute(update(t.campaigns).where(C.app_id == key.app_id, C.id == key.campaign_id).values(**values))
+    return values["status"]
 
 
 # --- limits -----------------------------------------------------------------------------------

@@ -27,17 +27,23 @@ def _compile(shape: Shape) -> Predicate:
     kind = shape.type_name
     meta = shape.metadata
     if kind == "structure":
-        members = {name: _compile(member) for name, member in shape.members.items()}
+        # Plain string members (most of them) are tested inline rather than through a call.
+        plain = frozenset(name for name, m in shape.members.items() if _is_plain_string(m))
+        members = {name: _compile(member) for name, member in shape.members.items() if name not in plain}
         required = tuple(shape.required_members)
 
         def structure(value: Any) -> bool:
             if type(value) is not dict:
                 return False
             for key, item in value.items():
+                if key in plain:
+                    if type(item) is not str:
+                        return False
+                    continue
                 test = members.get(key)
                 if test is None or not test(item):
                     return False
-            return all(name in value for name in required)
+            return not required or all(name in value for name in required)
 
         return structure
     if kind == "list":
@@ -51,14 +57,32 @@ def _compile(shape: Shape) -> Predicate:
 
         return sequence
     if kind == "map":
-        key_ok, value_ok = _compile(shape.key), _compile(shape.value)
-        if "min" in meta or "max" in meta:
+        if "min" in meta or "max" in meta or not _is_plain_string(shape.key):
             return _never
+        value_ok = _compile(shape.value)
+        member = shape.value.member if shape.value.type_name == "list" else None
+        if member is not None and _is_plain_string(member) and not shape.value.metadata:
+
+            def map_of_strings(value: Any) -> bool:  # custom attributes: {name: [values]}
+                if type(value) is not dict:
+                    return False
+                for key, items in value.items():
+                    if type(key) is not str or type(items) is not list:
+                        return False
+                    for item in items:
+                        if type(item) is not str:
+                            return False
+                return True
+
+            return map_of_strings
 
         def mapping(value: Any) -> bool:
             if type(value) is not dict:
                 return False
-            return all(key_ok(k) and value_ok(v) for k, v in value.items())
+            for key, item in value.items():
+                if type(key) is not str or not value_ok(item):
+                    return False
+            return True
 
         return mapping
     if kind == "string":
@@ -92,6 +116,15 @@ def _compile(shape: Shape) -> Predicate:
     if kind == "boolean":
         return lambda value: type(value) is bool
     return _never  # timestamps and blobs are converted by check()
+
+
+def _is_plain_string(shape: Shape) -> bool:
+    meta = shape.metadata
+    return (
+        shape.type_name == "string"
+        and not shape.enum
+        and not any(k in meta for k in ("min", "max", "pattern"))
+    )
 
 
 def _safe_pattern(regex: str | None) -> re.Pattern[str] | None:

@@ -9,7 +9,7 @@ from tidings.channels import webhook
 from tidings.domain import campaigns as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.paging import page_size
-from tidings.store import apps, campaigns, segments, tags
+from tidings.store import apps, campaigns, runs, segments, tags
 from tidings.wire.app import Call
 
 
@@ -107,9 +107,9 @@ def update_campaign(call: Call, params: dict) -> dict:
             created=old_doc["CreationDate"],
             modified=now_iso(),
         )
-        status = rules.status_after_update(head.status, previous, merged)
-        next_run = rules.next_run_after_write(status, merged, datetime.now(UTC), update=True)
-        campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run)
+        running = runs.has_active_run(conn, app_id, campaign_id)
+        status, next_run, keep = rules.after_update(head.status, previous, merged, datetime.now(UTC), running=running)
+        campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run, keep_next_run=keep)
         return _response(conn, doc, status)
 
     response = call.state.db.transact(work)
