@@ -364,5 +364,113 @@ def webhooks_secret(
         raise typer.Exit(1) from None
 
 
+# --- import ----------------------------------------------------------------------------------
+
+
+def _pinpoint_client(url: str):
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "pinpoint",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def _count_rows(path: Path, csv: bool) -> int:
+    """About how many rows FILE (or the files under a directory) holds: its lines, less CSV
+    headers. Counted in blocks, so a large file costs a fraction of a second."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    total = 0
+    for file in files:
+        lines, last = 0, b"\n"
+        with file.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+        total += lines + (last != b"\n") - (1 if csv else 0)
+    return max(total, 0)
+
+
+@app.command("import")
+def import_endpoints(
+    file: Path = typer.Argument(..., exists=True, metavar="FILE", help="JSON-lines or CSV file, or a directory of them."),
+    application_id: str = typer.Option(..., "--app", help="The application (project) id."),
+    fmt: str | None = typer.Option(None, "--format", help="JSON or CSV (default: CSV for *.csv, else JSON)."),
+    define_segment: str | None = typer.Option(
+        None, "--define-segment", metavar="NAME", help="Also make an imported segment of these endpoints."
+    ),
+    segment_id: str | None = typer.Option(None, "--segment", help="Refresh this imported segment instead."),
+    url: str = ServerUrl,
+    interval: float = typer.Option(0.5, help="Seconds between looks at the job."),
+) -> None:
+    """Import endpoints from a file with CreateImportJob and follow the job to its end."""
+    import time
+
+    from botocore.exceptions import ClientError
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    path = file.resolve()
+    kind = (fmt or ("CSV" if path.suffix.lower() == ".csv" else "JSON")).upper()
+    if kind not in ("JSON", "CSV"):
+        _fail(f"--format must be JSON or CSV, got {fmt!r}")
+        raise typer.Exit(2)
+    request = {"Format": kind, "S3Url": path.as_uri(), "RoleArn": "arn:aws:iam::000000000000:role/tidings-import"}
+    if define_segment:
+        request.update(DefineSegment=True, SegmentName=define_segment)
+    if segment_id:
+        request["SegmentId"] = segment_id
+    client = _pinpoint_client(url)
+    expected = _count_rows(path, kind == "CSV")
+    console = Console()
+    try:
+        job = client.create_import_job(ApplicationId=application_id, ImportJobRequest=request)["ImportJobResponse"]
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.fields[expected]} rows, {task.fields[failures]:,} refused"),
+            TextColumn("{task.fields[rate]}/s"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task(
+                f"import {job['Id'][:8]}", total=expected or None, failures=0, rate="0", expected=f"~{expected:,}"
+            )
+            started = time.monotonic()
+            while job["JobStatus"] not in ("COMPLETED", "FAILED"):
+                time.sleep(interval)
+                job = client.get_import_job(ApplicationId=application_id, JobId=job["Id"])["ImportJobResponse"]
+                done = job.get("TotalProcessed", 0)
+                rate = done / max(time.monotonic() - started, 1e-9)
+                total = max(expected, done)
+                progress.update(
+                    bar,
+                    completed=done,
+                    total=total or None,
+                    failures=job.get("TotalFailures", 0),
+                    rate=f"{rate:,.0f}",
+                    expected=f"{total:,}" if job["JobStatus"] in ("COMPLETED", "FAILED") else f"~{total:,}",
+                )
+    except ClientError as error:
+        _fail(error.response["Error"]["Message"])
+        raise typer.Exit(1) from None
+    failures = job.get("Failures") or []
+    console.print(
+        f"Import job {job['Id']}: {job['JobStatus']}, {job.get('TotalProcessed', 0):,} rows processed, "
+        f"{job.get('TotalFailures', 0):,} refused"
+    )
+    for failure in failures[:10]:
+        console.print(f"  {failure}", markup=False, highlight=False)
+    if len(failures) > 10 or job.get("TotalFailures", 0) > len(failures):
+        console.print(f"  ... GetImportJob lists the first {len(failures)} failures")
+    segment = job["Definition"].get("SegmentId")
+    if segment and job["JobStatus"] == "COMPLETED":
+        console.print(f"Segment {segment}")
+    if job["JobStatus"] == "FAILED":
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

@@ -139,7 +139,7 @@ def _check_choice(value: str, key: str, member: str) -> None:
 def _merge_map(stored: dict | None, sent: dict, patterns: list[str] | None) -> dict:
     merged = dict(stored or {})
     for name, value in sent.items():
-        if _matches(name, patterns or ()):
+        if patterns and _matches(name, patterns):
             continue
         if value == []:
             merged.pop(name, None)
@@ -157,7 +157,8 @@ def is_removed(kind: str, name: str, filters: dict[str, list[str]]) -> bool:
 
     ``filters`` is keyed like ``apply_update``'s: by the endpoint map the patterns apply to.
     """
-    return _matches(name, filters.get(ATTRIBUTE_TYPES[kind], ()))
+    patterns = filters.get(ATTRIBUTE_TYPES[kind])
+    return bool(patterns) and _matches(name, patterns)
 
 
 def _checked_location(location: dict, member: str) -> dict:

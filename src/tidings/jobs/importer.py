@@ -1,44 +1,46 @@
 """Running one import job: pieces read as streams, rows written in chunks.
 
-Each chunk of rows is parsed outside any transaction, then written in one: the endpoints
-(upserts, through the same domain rules as UpdateEndpointsBatch), the segment member list,
-and the job's checkpoint (piece, byte offset, line, counters, failures). A server killed at
-any instant leaves the store at a chunk boundary, and the job resumes from there.
+Each chunk of rows is prepared outside any transaction (``tidings.jobs.reader``), then
+written in one: the endpoints (upserts, through the same domain rules as
+UpdateEndpointsBatch), the segment member list, and the job's checkpoint (piece, byte
+offset, line, counters, failures). A server killed at any instant leaves the store at a
+chunk boundary, and the job resumes from there.
 
 Rules kept from UpdateEndpointsBatch: upsert merging, ACTIVE on write, OptOut ALL without an
 address, CohortId drawn for new endpoints, 15 KB and attribute limits, 250 attribute names
 per project (a row that would pass it is refused), 15 endpoints per user, and an address
-written makes other ACTIVE endpoints with that address INACTIVE. Imports also require
-Address and ChannelType for new endpoints, as Pinpoint's do.
+written makes other ACTIVE endpoints with that address INACTIVE (within a chunk, the last
+row with an address keeps it). Imports also require Address and ChannelType for new
+endpoints, as Pinpoint's do.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from tidings.domain import endpoints as rules
 from tidings.domain import jobs as job_rules
-from tidings.domain.common import new_id, now_iso
+from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound
-from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
-from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, pieces, skip_rest
+from tidings.domain.imports import MEMBER, ItemCheck
+from tidings.jobs import reader
+from tidings.jobs.reader import ReadFailure
+from tidings.jobs.sources import SourceError, pieces
 from tidings.store import apps, endpoints, imports, jobs, segments
 from tidings.store.db import Database
 
 log = logging.getLogger("tidings.jobs")
 
-CHUNK_ROWS = 5000
 ID_MEMBER = f"{MEMBER}.Id"
-CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class LeaseLost(Exception):
@@ -86,14 +88,6 @@ class Progress:
         return replace(
             self, failures=self.failures + (len(messages) if count is None else count), failure_list=kept
         )
-
-
-@dataclass
-class Chunk:
-    rows: list[Row]
-    errors: list[tuple[int, str]]  # (line, message) of rows refused while parsing
-    offset: int  # after the chunk's last line
-    line: int  # the chunk's last line
 
 
 class ImportRun:
@@ -172,21 +166,35 @@ class ImportRun:
     def _run_piece(self, progress: Progress) -> Progress | None:
         piece = progress.pieces[progress.piece]
         label = job_rules.piece_label(piece["name"], len(progress.pieces))
+        with self.db.read() as conn:
+            filters = endpoints.filters(conn, self.app_id)
+        task = reader.task_for(
+            piece, fmt=self.definition["Format"], offset=progress.offset, line=progress.line,
+            header=progress.header, job_id=self.job_id, filters=filters,
+        )  # fmt: skip
+        helper = None
+        if reader.wants_helper(piece, progress.offset):
+            try:
+                helper = reader.Helper(task)
+            except OSError as exc:
+                log.warning("import job %s: no reader process (%s); reading in this thread", self.job_id, exc)
+        source = helper if helper is not None else reader.chunks(task, self.check, self.shape)
         try:
-            with open_piece(piece, progress.offset) as stream:
-                for chunk, header in self._chunks(stream, progress):
-                    progress = self._commit_chunk(progress, chunk, header, label)
-                    if progress is None or self.stopping.is_set():
-                        return progress
-        except (SourceError, OSError, InvalidInput) as exc:
-            message = exc.message if isinstance(exc, InvalidInput) else str(exc)
-            where = f" after line {progress.line}" if progress.line else ""
-            failed = progress.failed([f"{piece['name']}: {message}{where}"], count=0)
+            for rows, errors, offset, line, header in source:
+                progress = self._commit_chunk(progress, rows, errors, offset, line, header, label, filters)
+                if progress is None or self.stopping.is_set():
+                    return progress
+        except ReadFailure as exc:
+            where = f" (after line {progress.line})" if progress.line else ""
+            failed = progress.failed([f"{piece['name']}: {exc}{where}"], count=0)
             done = replace(
                 failed, piece=progress.piece + 1, offset=0, line=0, header=None,
                 failed_pieces=progress.failed_pieces + 1,
             )  # fmt: skip
             return self._commit(lambda conn: done)
+        finally:
+            if helper is not None:
+                helper.close()
         done = replace(
             progress, piece=progress.piece + 1, offset=0, line=0, header=None,
             completed_pieces=progress.completed_pieces + 1,
@@ -209,20 +217,16 @@ class ImportRun:
             log.warning("import job %s: the job was deleted or taken over; stopping", self.job_id)
             return None
 
-    def _commit_chunk(self, progress: Progress, chunk: Chunk, header: list[str] | None,
-                      label: str) -> Progress | None:  # fmt: skip
+    def _commit_chunk(self, progress: Progress, rows: list[tuple], errors: list, offset: int, line: int,
+                      header: list[str] | None, label: str, filters: dict) -> Progress | None:  # fmt: skip
         def work(conn: Connection) -> Progress:
-            refused = self._apply(conn, chunk.rows)
-            errors = sorted(chunk.errors + refused)
-            messages = [f"{label}line {line}: {message}" for line, message in errors]
+            refused = self._apply(conn, rows, filters)
+            found = sorted([*(tuple(e) for e in errors), *refused])
             after = replace(
-                progress,
-                offset=chunk.offset,
-                line=chunk.line,
-                header=header,
-                processed=progress.processed + len(chunk.rows) + len(chunk.errors),
-            )
-            return after.failed(messages)
+                progress, offset=offset, line=line, header=header,
+                processed=progress.processed + len(rows) + len(errors),
+            )  # fmt: skip
+            return after.failed([f"{label}line {n}: {message}" for n, message in found])
 
         return self._commit(work)
 
@@ -298,142 +302,87 @@ class ImportRun:
         }
         segments.create(conn, self.app_id, segment_id, now, doc, member_list=self.list_id)
 
-    # --- reading ----------------------------------------------------------------------------
-
-    def _chunks(self, stream: BinaryIO, progress: Progress) -> Iterator[tuple[Chunk, list[str] | None]]:
-        if not self.csv:
-            for chunk in self._json_chunks(stream, progress.offset, progress.line):
-                yield chunk, None
-            return
-        yield from self._csv_chunks(stream, progress)
-
-    def _json_chunks(self, stream: BinaryIO, offset: int, line: int) -> Iterator[Chunk]:
-        check, readline = self.check, stream.readline
-        rows: list[Row] = []
-        errors: list[tuple[int, str]] = []
-        size = 0
-        while True:
-            raw = readline(LINE_LIMIT)
-            if not raw:
-                break
-            line += 1
-            offset += len(raw)
-            size += len(raw)
-            if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
-                offset += skip_rest(stream)
-                errors.append((line, _too_long()))
-                continue
-            if raw.isspace():
-                continue
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                rows.append(json_row(raw, line, check))
-            except RowError as error:
-                errors.append((line, error.message))
-            if len(rows) + len(errors) >= CHUNK_ROWS or size >= CHUNK_BYTES:
-                yield Chunk(rows, errors, offset, line)
-                rows, errors, size = [], [], 0
-        if rows or errors:
-            yield Chunk(rows, errors, offset, line)
-
-    def _csv_chunks(self, stream: BinaryIO, progress: Progress) -> Iterator[tuple[Chunk, list[str]]]:
-        text = _DecodedLines(stream, progress.offset, progress.line)
-        reader = csv.reader(text, strict=True)
-        header = progress.header
-        if header is None:
-            try:
-                header = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise InvalidInput(f"the CSV header cannot be read: {exc}") from None
-        plan = CsvPlan(header, self.shape)
-        check = self.check
-        rows: list[Row] = []
-        errors: list[tuple[int, str]] = []
-        while True:
-            start = text.line + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                errors.append((start, f"is not valid CSV ({exc})"))
-                continue
-            bad = text.take_problem()
-            if bad:
-                errors.append((start, bad))
-            elif cells and any(cells):
-                try:
-                    rows.append(plan.row(cells, start, check))
-                except RowError as error:
-                    errors.append((start, error.message))
-            if len(rows) + len(errors) >= CHUNK_ROWS or text.size >= CHUNK_BYTES:
-                yield Chunk(rows, errors, text.offset, text.line), header
-                rows, errors, text.size = [], [], 0
-        if rows or errors or text.line > progress.line:
-            yield Chunk(rows, errors, text.offset, text.line), header
-
     # --- writing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, rows: list[Row]) -> list[tuple[int, str]]:
-        """Write one chunk's rows; the (line, message) of the rows refused.
+    def _apply(self, conn: Connection, rows: list[tuple], reader_filters: dict) -> list[tuple[int, str]]:
+        """Write one chunk's prepared rows; the (line, message) of the rows refused.
 
-        The hot path of an import: a handful of queries per chunk, none per row."""
+        The hot path of an import: a handful of queries per chunk, none per row. A row the
+        reader prepared as a new endpoint is stored as prepared when the endpoint does not
+        exist and the RemoveAttributes filters have not changed since; any other row goes
+        through ``apply_update`` over what is stored (or written earlier in the chunk)."""
         app_id = self.app_id
         apps.get(conn, app_id, lock=True)
         filters = endpoints.filters(conn, app_id)
+        speculation_holds = _normalized(filters) == _normalized(reader_filters)
         known = endpoints.known_names(conn, app_id)
-        stored = imports.docs(conn, app_id, list({r.endpoint_id for r in rows if r.endpoint_id is not None}))
-        named_users = set()
-        for row in rows:
-            user = row.request.get("User") if row.request is not None else None
-            if user and user.get("UserId"):
-                named_users.add(user["UserId"])
+        stored = imports.docs(conn, app_id, list({r[1] for r in rows if r[1] is not None and not r[2]}))
+        # Which rows take the slow path, with their requests decoded; which users they name.
+        requests: dict[int, dict] = {}
+        seen: set[str] = set()
+        named_users: set[str] = set()
+        for index, (_, endpoint_id, _, request_json, new, _) in enumerate(rows):
+            if request_json is None:
+                continue
+            if not speculation_holds or endpoint_id in stored or endpoint_id in seen:
+                request = requests[index] = orjson.loads(request_json)
+                user = request.get("User")
+                if user and user.get("UserId"):
+                    named_users.add(user["UserId"])
+            elif type(new) is tuple and new[4]:
+                named_users.add(new[4])
+            seen.add(endpoint_id)
         by_user = imports.users_endpoints(conn, app_id, sorted(named_users)) if named_users else {}
         now, job_id, cohort = now_iso(), self.job_id, random.random
-        apply_update, check_id = rules.apply_update, rules.check_id
-        pending: dict[str, dict] = {}
+        pending: dict[str, tuple | dict] = {}  # endpoint id -> prepared columns, or a document
         written: list[str] = []
         refused: list[tuple[int, str]] = []
-        user_rows: list[Row] = []
+        user_rows: list[tuple] = []
         new_names: set[tuple[str, str]] = set()
-        for row in rows:
-            request = row.request
-            if request is None:
+        for index, row in enumerate(rows):
+            line, endpoint_id, generated, request_json, new, _ = row
+            if request_json is None:
                 user_rows.append(row)
                 continue
-            endpoint_id = row.endpoint_id
-            fresh = None
+            request = requests.get(index)
+            fresh: set | None = None
             try:
-                if endpoint_id is None:
-                    endpoint_id, before = new_id(), None
+                if request is None:  # the endpoint is new: store it as the reader prepared it
+                    if type(new) is str:
+                        raise InvalidInput(new)
+                    if new[9]:
+                        fresh = set(new[9]) - known
+                        if fresh:
+                            _check_name_room(known, fresh)
+                    if new[4]:
+                        lite = {"ChannelType": new[0], "EffectiveDate": new[7], "User": {"UserId": new[4]}}
+                        self._join_user(conn, endpoint_id, lite, new[4], None, by_user, pending, now)
+                    value: tuple | dict = new
                 else:
-                    check_id(endpoint_id, ID_MEMBER)
-                    before = pending.get(endpoint_id) or stored.get(endpoint_id)
-                if before is None:
-                    _require_new_members(request, row.endpoint_id)
-                doc = apply_update(
-                    before, request, now=now, request_id=job_id, cohort_id=int(cohort() * 100),
-                    filters=filters, member=MEMBER,
-                )  # fmt: skip
-                if "Attributes" in doc or "Metrics" in doc or "User" in doc:
-                    fresh = rules.attribute_names(doc) - known
-                    if fresh:
-                        fresh = {(k, n) for k, n in fresh if not rules.is_removed(k, n, filters)}
-                        _check_name_room(known, fresh)
-                user = doc["User"].get("UserId") if "User" in doc else None
-                previous = before["User"].get("UserId") if before and "User" in before else None
-                if user != previous:
-                    self._join_user(conn, endpoint_id, doc, user, previous, by_user, pending, now)
+                    rules.check_id(endpoint_id, ID_MEMBER)
+                    before = _as_doc(pending.get(endpoint_id)) or stored.get(endpoint_id)
+                    if before is None:
+                        _require_new_members(request, None if generated else endpoint_id)
+                    doc = rules.apply_update(
+                        before, request, now=now, request_id=job_id, cohort_id=int(cohort() * 100),
+                        filters=filters, member=MEMBER,
+                    )  # fmt: skip
+                    if "Attributes" in doc or "Metrics" in doc or "User" in doc:
+                        fresh = rules.attribute_names(doc) - known
+                        if fresh:
+                            fresh = {(k, n) for k, n in fresh if not rules.is_removed(k, n, filters)}
+                            _check_name_room(known, fresh)
+                    user, previous = rules.user_id(doc), rules.user_id(before or {})
+                    if user != previous:
+                        self._join_user(conn, endpoint_id, doc, user, previous, by_user, pending, now)
+                    value = doc
             except InvalidInput as error:
-                refused.append((row.line, error.message))
+                refused.append((line, error.message))
                 continue
             if fresh:
                 known |= fresh
                 new_names |= fresh
-            pending[endpoint_id] = doc
+            pending[endpoint_id] = value
             written.append(endpoint_id)
         _deactivate_shared_addresses(conn, app_id, written, pending)
         if new_names:
@@ -447,51 +396,60 @@ class ImportRun:
 
     def _join_user(self, conn: Connection, endpoint_id: str, doc: dict, user: str | None,
                    previous: str | None, by_user: dict, pending: dict, now: str) -> None:  # fmt: skip
-        """Apply the 15-endpoints-per-user rule to an endpoint joining ``user``."""
+        """Apply the 15-endpoints-per-user rule to an endpoint joining ``user`` (raises when it
+        may not join; detaches the user's oldest push endpoint to make room for a push one)."""
         if user:
             others = {i: d for i, d in by_user.get(user, {}).items() if i != endpoint_id}
-            victims = rules.make_room_for_user(doc, sorted(others.items()), MEMBER)
-            for victim in victims:
-                full = pending.get(victim) or endpoints.get(conn, self.app_id, victim)
-                if full is not None:
-                    pending[victim] = rules.detached(full, now)
-                by_user[user].pop(victim, None)
+            if len(others) >= rules.MAX_ENDPOINTS_PER_USER:
+                for victim in rules.make_room_for_user(doc, sorted(others.items()), MEMBER):
+                    full = _as_doc(pending.get(victim)) or endpoints.get(conn, self.app_id, victim)
+                    if full is not None:
+                        pending[victim] = rules.detached(full, now)
+                    by_user[user].pop(victim, None)
             by_user.setdefault(user, {})[endpoint_id] = doc
         if previous and previous in by_user:
             by_user[previous].pop(endpoint_id, None)
 
-    def _user_members(self, conn: Connection, rows: list[Row], pending: dict[str, dict],
+    def _user_members(self, conn: Connection, rows: list[tuple], pending: dict,
                       refused: list[tuple[int, str]]) -> list[str]:  # fmt: skip
         """The endpoints of the users that user rows name (existing ones, and this chunk's)."""
         if not self.list_id:
-            for row in rows:
-                refused.append((row.line, _user_row_needs_segment()))
+            refused.extend((row[0], _user_row_needs_segment()) for row in rows)
             return []
-        users = sorted({u for row in rows for u in row.users})
-        found = imports.users_endpoints(conn, self.app_id, users)
-        for endpoint_id, doc in pending.items():
-            user = rules.user_id(doc)
-            if user in found or user in users:
-                found.setdefault(user, {})[endpoint_id] = doc
+        wanted = {u for row in rows for u in row[5]}
+        # Who owns each endpoint: as stored, then as this chunk wrote it.
+        owner: dict[str, str | None] = {}
+        for user, ids in imports.users_endpoints(conn, self.app_id, sorted(wanted)).items():
+            owner.update(dict.fromkeys(ids, user))
+        for endpoint_id, value in pending.items():
+            owner[endpoint_id] = value[4] if type(value) is tuple else rules.user_id(value)
+        found: dict[str, list[str]] = {}
+        for endpoint_id, user in owner.items():
+            if user in wanted:
+                found.setdefault(user, []).append(endpoint_id)
         members: list[str] = []
-        for row in rows:
-            missing = [u for u in row.users if not found.get(u)]
+        for line, *_, users in rows:
+            missing = [u for u in users if u not in found]
             if missing:
-                refused.append((row.line, _no_endpoints(missing, self.app_id)))
-            for user in row.users:
-                members.extend(sorted(found.get(user, {})))
+                refused.append((line, _no_endpoints(missing, self.app_id)))
+            for user in users:
+                members.extend(sorted(found.get(user, ())))
         return members
 
 
+def _normalized(filters: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {kind: sorted(patterns) for kind, patterns in filters.items() if patterns}
+
+
+def _as_doc(value: tuple | dict | None) -> dict | None:
+    """A pending endpoint as a document (a prepared one is decoded from its JSON)."""
+    if type(value) is tuple:
+        return orjson.loads(value[8])
+    return value  # type: ignore[return-value]
+
+
 def _require_new_members(request: dict, endpoint_id: str | None) -> None:
-    for member in ("Address", "ChannelType"):
-        if member not in request:
-            which = f"endpoint {endpoint_id!r} does not exist yet" if endpoint_id else "the row has no Id"
-            raise InvalidInput(
-                f"{MEMBER}.{member} is required for a new endpoint ({which}); give the row an "
-                "Address and a ChannelType, or the Id of an existing endpoint to update",
-                member=f"{MEMBER}.{member}",
-            )
+    reader._require_new_members(request, endpoint_id)
 
 
 def _check_name_room(known: set, fresh: set) -> None:
@@ -505,28 +463,31 @@ def _check_name_room(known: set, fresh: set) -> None:
         )
 
 
-def _deactivate_shared_addresses(conn: Connection, app_id: str, written: list[str], pending: dict) -> None:
+def _deactivate_shared_addresses(conn: Connection, app_id: str, written: Iterable[str], pending: dict) -> None:
     """An endpoint written with an address makes other ACTIVE endpoints with it INACTIVE; the
     last row of the chunk with an address keeps it."""
     latest: dict[str, str] = {}
+    count = 0
     for endpoint_id in written:
-        doc = pending[endpoint_id]
-        address = doc.get("Address")
-        if address and doc["EndpointStatus"] == "ACTIVE":
+        count += 1
+        value = pending[endpoint_id]
+        if type(value) is tuple:
+            address, status = value[1], value[2]
+        else:
+            address, status = value.get("Address"), value["EndpointStatus"]
+        if address and status == "ACTIVE":
             latest[address] = endpoint_id
     if not latest:
         return
-    stored = imports.active_with_addresses(conn, app_id, list(latest))
-    rivals = {i: d for i, d in stored.items() if i not in pending}
-    if len(latest) < len(written):  # some rows of the chunk share an address
-        rivals.update({i: d for i, d in pending.items() if d.get("Address") in latest})
+    rivals = {i: d for i, d in imports.active_with_addresses(conn, app_id, list(latest)).items() if i not in pending}
+    if len(latest) < count:  # some rows of the chunk share an address
+        for endpoint_id, value in pending.items():
+            address = value[1] if type(value) is tuple else value.get("Address")
+            if address in latest:
+                rivals[endpoint_id] = _as_doc(value)  # type: ignore[assignment]
     for rival_id, rival in rivals.items():
         if rival_id != latest[rival["Address"]] and rival["EndpointStatus"] == "ACTIVE":
             pending[rival_id] = rules.deactivated(rival)
-
-
-def _too_long() -> str:
-    return f"is longer than {LINE_LIMIT // 1024} KB; an endpoint may be at most {rules.MAX_ENDPOINT_BYTES // 1024} KB"
 
 
 def _user_row_needs_segment() -> str:
@@ -539,41 +500,3 @@ def _user_row_needs_segment() -> str:
 def _no_endpoints(users: list[str], app_id: str) -> str:
     shown = ", ".join(repr(u) for u in users[:5])
     return f"user {shown} has no endpoints in application {app_id!r}; import the user's endpoints first"
-
-
-class _DecodedLines:
-    """The lines of a byte stream as text for the csv module, keeping count of the line and
-    byte offset reached, and of lines that are not UTF-8."""
-
-    def __init__(self, stream: BinaryIO, offset: int, line: int) -> None:
-        self.stream = stream
-        self.offset = offset
-        self.line = line
-        self.size = 0
-        self.problem: str | None = None
-
-    def __iter__(self) -> _DecodedLines:
-        return self
-
-    def __next__(self) -> str:
-        raw = self.stream.readline(LINE_LIMIT)
-        if not raw:
-            raise StopIteration
-        self.line += 1
-        self.offset += len(raw)
-        self.size += len(raw)
-        if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
-            self.offset += skip_rest(self.stream)
-            self.problem = self.problem or _too_long()
-            return "\n"
-        if self.offset == len(raw) and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            return raw.decode()
-        except UnicodeDecodeError as exc:
-            self.problem = self.problem or f"is not UTF-8 (byte {exc.start + 1} of line {self.line})"
-            return raw.decode(errors="replace")
-
-    def take_problem(self) -> str | None:
-        problem, self.problem = self.problem, None
-        return problem

@@ -30,9 +30,10 @@ def _marks(conn: Connection, count: int, last: str = "") -> str:
     return ", ".join(marks)
 
 
-def save_endpoints(conn: Connection, app_id: str, docs: dict[str, dict]) -> None:
-    """Insert or replace the endpoints ``docs`` holds (id -> endpoint document)."""
-    if not docs:
+def save_endpoints(conn: Connection, app_id: str, pending: dict[str, tuple | dict]) -> None:
+    """Insert or replace endpoints: id -> a document, or the endpoint's columns as the
+    import reader prepared them (channel_type ... effective_date, doc as JSON text)."""
+    if not pending:
         return
     pg = conn.dialect.name == "postgresql"
     columns = ", ".join(f'"{c}"' for c in _ENDPOINT_COLUMNS)
@@ -43,22 +44,27 @@ def save_endpoints(conn: Connection, app_id: str, docs: dict[str, dict]) -> None
         f"ON CONFLICT (app_id, id) DO UPDATE SET {updates}"
     )
     dumps = orjson.dumps
-    rows = [
-        (
-            app_id,
-            endpoint_id,
-            doc.get("ChannelType"),
-            doc.get("Address"),
-            doc["EndpointStatus"],
-            doc["OptOut"],
-            user_id(doc),
-            int(doc["CohortId"]),
-            doc["CreationDate"],
-            doc["EffectiveDate"],
-            dumps(doc).decode(),
+    rows = []
+    for endpoint_id, value in pending.items():
+        if type(value) is tuple:
+            rows.append((app_id, endpoint_id, *value[:9]))
+            continue
+        doc: dict = value  # type: ignore[assignment]
+        rows.append(
+            (
+                app_id,
+                endpoint_id,
+                doc.get("ChannelType"),
+                doc.get("Address"),
+                doc["EndpointStatus"],
+                doc["OptOut"],
+                user_id(doc),
+                int(doc["CohortId"]),
+                doc["CreationDate"],
+                doc["EffectiveDate"],
+                dumps(doc).decode(),
+            )
         )
-        for endpoint_id, doc in docs.items()
-    ]
     conn.exec_driver_sql(sql, rows)
 
 

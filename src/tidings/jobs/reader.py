@@ -1,0 +1,338 @@
+"""Reading one piece of an import into chunks of prepared rows.
+
+The reader parses and validates each row and, because most imported endpoints are new,
+also works out the endpoint the row would create (``apply_update`` over nothing) and
+serializes it. The writer (``tidings.jobs.importer``) then stores those prepared rows as
+they are, and only goes back to a row's request when the endpoint turns out to exist, or
+appears twice in a chunk. Everything the reader emits is plain tuples, strings and bytes.
+
+Large local pieces are read by a helper process (``python -m tidings.jobs.reader``): it
+uses the second core, its garbage collector never scans the server's heap, and parsing
+never holds the server's GIL. It reads a task from stdin and writes length-prefixed
+``marshal`` frames to stdout; it is stateless, so a job that resumes simply starts a new
+one at the checkpoint's offset. Small pieces and https:// URLs are read in the job's thread
+with the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import marshal
+import os
+import random
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from tidings.domain import endpoints as rules
+from tidings.domain.common import new_id, now_iso
+from tidings.domain.errors import InvalidInput
+from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
+from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
+
+CHUNK_ROWS = 5000
+CHUNK_BYTES = 8 * 1024 * 1024
+HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
+_FRAME = struct.Struct("<Q")
+
+# A prepared row: (line, endpoint id, id drawn by the reader, request as JSON, speculation,
+# users). The speculation is the new endpoint as a tuple of its stored columns (see
+# NEW_COLUMNS), or the message refusing it as a new endpoint, or None for a user row.
+NEW_COLUMNS = (
+    "channel_type", "address", "endpoint_status", "opt_out", "user_id", "cohort_id",
+    "creation_date", "effective_date", "doc", "names",
+)  # fmt: skip
+
+
+class ReadFailure(Exception):
+    """The piece cannot be read on (the message says why); rows before it were sent."""
+
+
+def task_for(piece: dict, *, fmt: str, offset: int, line: int, header: list[str] | None,
+             job_id: str, filters: dict[str, list[str]]) -> dict:  # fmt: skip
+    return {
+        "piece": piece, "format": fmt, "offset": offset, "line": line, "header": header,
+        "job_id": job_id, "filters": filters,
+    }  # fmt: skip
+
+
+def chunks(task: dict, check: ItemCheck, shape: Any) -> Iterator[tuple]:
+    """(rows, errors, offset, line, header) per chunk of the piece, from the task's offset.
+    Raises ReadFailure when the piece cannot be read on."""
+    try:
+        with open_piece(task["piece"], task["offset"]) as stream:
+            if task["format"] == "CSV":
+                yield from _csv_chunks(stream, task, check, shape)
+            else:
+                yield from _json_chunks(stream, task, check)
+    except InvalidInput as exc:
+        raise ReadFailure(exc.message) from None
+    except (SourceError, OSError) as exc:
+        raise ReadFailure(str(exc)) from None
+
+
+# --- preparing rows --------------------------------------------------------------------
+
+
+class _Preparer:
+    def __init__(self, task: dict) -> None:
+        self.job_id = task["job_id"]
+        self.filters = task["filters"]
+        self.now = now_iso()
+        self.cohort = random.random
+
+    def row(self, row: Row) -> tuple:
+        if row.request is None:
+            return (row.line, None, False, None, None, row.users)
+        generated = row.endpoint_id is None
+        endpoint_id = new_id() if generated else row.endpoint_id
+        request = row.request
+        try:
+            if not generated:
+                rules.check_id(endpoint_id, f"{MEMBER}.Id")
+            _require_new_members(request, row.endpoint_id)
+            doc = rules.apply_update(
+                None, request, now=self.now, request_id=self.job_id,
+                cohort_id=int(self.cohort() * 100), filters=self.filters, member=MEMBER,
+            )  # fmt: skip
+        except InvalidInput as error:
+            return (row.line, endpoint_id, generated, orjson.dumps(request), error.message, ())
+        names: tuple = ()
+        if "Attributes" in doc or "Metrics" in doc or "User" in doc:
+            found = rules.attribute_names(doc)
+            if self.filters:
+                found = {(k, n) for k, n in found if not rules.is_removed(k, n, self.filters)}
+            names = tuple(found)
+        user = doc.get("User")
+        new = (
+            doc.get("ChannelType"), doc.get("Address"), doc["EndpointStatus"], doc["OptOut"],
+            user.get("UserId") if user else None, int(doc["CohortId"]), doc["CreationDate"],
+            doc["EffectiveDate"], orjson.dumps(doc).decode(), names,
+        )  # fmt: skip
+        return (row.line, endpoint_id, generated, orjson.dumps(request), new, ())
+
+
+def _require_new_members(request: dict, endpoint_id: str | None) -> None:
+    for member in ("Address", "ChannelType"):
+        if member not in request:
+            which = f"endpoint {endpoint_id!r} does not exist yet" if endpoint_id else "the row has no Id"
+            raise InvalidInput(
+                f"{MEMBER}.{member} is required for a new endpoint ({which}); give the row an "
+                "Address and a ChannelType, or the Id of an existing endpoint to update",
+                member=f"{MEMBER}.{member}",
+            )
+
+
+def _too_long() -> str:
+    return (
+        f"is longer than {LINE_LIMIT // 1024} KB; an endpoint may be at most "
+        f"{rules.MAX_ENDPOINT_BYTES // 1024} KB"
+    )
+
+
+def _json_chunks(stream: BinaryIO, task: dict, check: ItemCheck) -> Iterator[tuple]:
+    prepare = _Preparer(task)
+    offset, line = task["offset"], task["line"]
+    readline = stream.readline
+    rows: list[tuple] = []
+    errors: list[tuple[int, str]] = []
+    size = 0
+    while True:
+        raw = readline(LINE_LIMIT)
+        if not raw:
+            break
+        line += 1
+        offset += len(raw)
+        size += len(raw)
+        if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+            offset += skip_rest(stream)
+            errors.append((line, _too_long()))
+        elif not raw.isspace():
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                rows.append(prepare.row(json_row(raw, line, check)))
+            except RowError as error:
+                errors.append((line, error.message))
+        if len(rows) + len(errors) >= CHUNK_ROWS or size >= CHUNK_BYTES:
+            yield rows, errors, offset, line, None
+            rows, errors, size = [], [], 0
+            prepare = _Preparer(task)
+    if rows or errors or line > task["line"]:
+        yield rows, errors, offset, line, None
+
+
+class _DecodedLines:
+    """The lines of a byte stream as text for the csv module, keeping count of the line and
+    byte offset reached, and of lines that are not UTF-8."""
+
+    def __init__(self, stream: BinaryIO, offset: int, line: int) -> None:
+        self.stream = stream
+        self.offset = offset
+        self.line = line
+        self.size = 0
+        self.problem: str | None = None
+
+    def __iter__(self) -> _DecodedLines:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.stream.readline(LINE_LIMIT)
+        if not raw:
+            raise StopIteration
+        self.line += 1
+        self.offset += len(raw)
+        self.size += len(raw)
+        if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+            self.offset += skip_rest(self.stream)
+            self.problem = self.problem or _too_long()
+            return "\n"
+        if self.offset == len(raw) and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            return raw.decode()
+        except UnicodeDecodeError as exc:
+            self.problem = self.problem or f"is not UTF-8 (byte {exc.start + 1} of the line)"
+            return raw.decode(errors="replace")
+
+    def take_problem(self) -> str | None:
+        problem, self.problem = self.problem, None
+        return problem
+
+
+def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> Iterator[tuple]:
+    prepare = _Preparer(task)
+    text = _DecodedLines(stream, task["offset"], task["line"])
+    reader = csv.reader(text, strict=True)
+    header = task["header"]
+    if header is None:
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInput(f"the CSV header cannot be read: {exc}") from None
+        if text.take_problem():
+            raise InvalidInput("the CSV header is not UTF-8 text")
+    plan = CsvPlan(header, shape)
+    rows: list[tuple] = []
+    errors: list[tuple[int, str]] = []
+    while True:
+        start = text.line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            text.take_problem()
+            errors.append((start, f"is not valid CSV ({exc})"))
+            continue
+        bad = text.take_problem()
+        if bad:
+            errors.append((start, bad))
+        elif cells and any(cells):
+            try:
+                rows.append(prepare.row(plan.row(cells, start, check)))
+            except RowError as error:
+                errors.append((start, error.message))
+        if len(rows) + len(errors) >= CHUNK_ROWS or text.size >= CHUNK_BYTES:
+            yield rows, errors, text.offset, text.line, header
+            rows, errors, text.size = [], [], 0
+            prepare = _Preparer(task)
+    if rows or errors or text.line > task["line"]:
+        yield rows, errors, text.offset, text.line, header
+
+
+# --- the helper process ------------------------------------------------------------------
+
+
+def wants_helper(piece: dict, offset: int) -> bool:
+    path = piece.get("path")
+    if path is None:
+        return False
+    try:
+        return os.path.getsize(path) - offset >= HELPER_MIN_BYTES
+    except OSError:
+        return False
+
+
+class Helper:
+    """A reader process for one piece: iterate it for chunks; close it to stop it early."""
+
+    def __init__(self, task: dict) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tidings.jobs.reader"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(marshal.dumps(task))
+        self.process.stdin.close()
+        self.out = self.process.stdout
+
+    def __iter__(self) -> Iterator[tuple]:
+        while True:
+            head = self._read(_FRAME.size)
+            if head is None:
+                raise ReadFailure("the reader process stopped unexpectedly (see the server log)")
+            frame = marshal.loads(self._read(_FRAME.unpack(head)[0]) or b"")
+            kind = frame[0]
+            if kind == "chunk":
+                yield frame[1:]
+            elif kind == "failed":
+                raise ReadFailure(frame[1])
+            else:
+                return
+
+    def _read(self, size: int) -> bytes | None:
+        parts, left = [], size
+        while left:
+            part = self.out.read(left)
+            if not part:
+                return None
+            parts.append(part)
+            left -= len(part)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.out.close()
+
+
+def _helper_main() -> None:
+    # A batch process holding one chunk at a time: the objects a chunk makes die together,
+    # and full collections of the startup heap only cost time.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    from tidings.wire import shapes
+    from tidings.wire.model import load_service_model
+
+    item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
+    task = marshal.loads(sys.stdin.buffer.read())
+    out = sys.stdout.buffer
+
+    def send(frame: tuple) -> None:
+        data = marshal.dumps(frame)
+        out.write(_FRAME.pack(len(data)) + data)
+
+    try:
+        for chunk in chunks(task, shapes.checker(item), shapes.tree(item)):
+            send(("chunk", *chunk))
+        send(("end",))
+    except ReadFailure as exc:
+        send(("failed", str(exc)))
+    except BrokenPipeError:
+        return  # the server stopped reading (the job stopped, or the server died)
+    out.flush()
+
+
+if __name__ == "__main__":
+    _helper_main()
