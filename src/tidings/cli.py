@@ -457,17 +457,19 @@ def import_endpoints(
         _fail(error.response["Error"]["Message"])
         raise typer.Exit(1) from None
     failures = job.get("Failures") or []
+    # Whole lines, never wrapped: scripts read them.
     console.print(
         f"Import job {job['Id']}: {job['JobStatus']}, {job.get('TotalProcessed', 0):,} rows processed, "
-        f"{job.get('TotalFailures', 0):,} refused"
+        f"{job.get('TotalFailures', 0):,} refused",
+        soft_wrap=True,
     )
     for failure in failures[:10]:
-        console.print(f"  {failure}", markup=False, highlight=False)
+        console.print(f"  {failure}", markup=False, highlight=False, soft_wrap=True)
     if len(failures) > 10 or job.get("TotalFailures", 0) > len(failures):
-        console.print(f"  ... GetImportJob lists the first {len(failures)} failures")
+        console.print(f"  ... GetImportJob lists the first {len(failures)} failures", soft_wrap=True)
     segment = job["Definition"].get("SegmentId")
     if segment and job["JobStatus"] == "COMPLETED":
-        console.print(f"Segment {segment}")
+        console.print(f"Segment {segment}", soft_wrap=True)
     if job["JobStatus"] == "FAILED":
         raise typer.Exit(1)
 
