@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from functools import partial
 
@@ -359,3 +361,36 @@ def test_exported_files_import_again(pinpoint, app_id, tmp_path):
     assert again["JobStatus"] == "COMPLETED" and again["TotalFailures"] == 0
     copy = endpoint(pinpoint, other, "rt0000004")
     assert copy["Attributes"] == {"n": ["4"]} and copy["ApplicationId"] == other
+
+
+def test_an_imported_segment_can_be_the_source_of_another_segment(server, pinpoint, app_id, tmp_path):
+    rows = [{**r, "Attributes": {"plan": ["pro" if i % 2 else "free"]}} for i, r in enumerate(minimal_rows(10, "src"))]
+    job = imported(pinpoint, app_id, write_lines(tmp_path / "src.json", rows), DefineSegment=True)
+    add_endpoints(pinpoint, app_id, 5, prefix="outsider", extra=lambda i: {"Attributes": {"plan": ["pro"]}})
+    source = {"Id": job["Definition"]["SegmentId"]}
+    pro = {"Attributes": {"plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}}
+    segment = pinpoint.create_segment(
+        ApplicationId=app_id,
+        WriteSegmentRequest={"Name": "imported pros", "SegmentGroups": {
+            "Include": "ALL", "Groups": [{"SourceSegments": [source], "Dimensions": [pro]}],
+        }},
+    )["SegmentResponse"]  # fmt: skip
+    preview = subprocess.run(
+        [sys.executable, "-m", "tidings", "segments", "preview", app_id, segment["Id"], "--json",
+         "--limit", "10", "--database-url", server.database_url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    found = json.loads(preview.stdout)
+    assert found["Count"] == 5 and {e["Id"] for e in found["Endpoints"]} == {r["Id"] for r in rows[1::2]}
+
+    near = {"Location": {"GPSPoint": {"Coordinates": {"Latitude": 1.0, "Longitude": 2.0}}}}
+    refused(
+        lambda: pinpoint.create_segment(
+            ApplicationId=app_id,
+            WriteSegmentRequest={"Name": "either", "SegmentGroups": {
+                "Include": "ANY", "Groups": [{"SourceSegments": [source]}, {"Dimensions": [near]}],
+            }},
+        ),  # fmt: skip
+        "WriteSegmentRequest.SegmentGroups",
+        "GPSPoint",
+    )

@@ -322,13 +322,9 @@ def matches(cond: Cond, doc: dict) -> bool:
     if isinstance(cond, WrittenSince):
         return (doc.get("EffectiveDate") or "") >= cond.since
     if isinstance(cond, Imported):
-        # Reached only when an imported segment sits under ANY/NONE next to a dimension SQL
-        # cannot evaluate (GPSPoint, date attributes), so the whole group is checked here.
-        raise InvalidInput(
-            f"imported segment {cond.segment_id!r} is combined (ANY or NONE) with a GPSPoint or "
-            "date dimension, which Tidings cannot evaluate together; put the imported segment "
-            "in a group of its own with SourceType ALL"
-        )
+        # Member lists are tables: only SQL reads them, and check_imported_alone keeps them
+        # out of the conditions left to Python.
+        raise TypeError(f"imported segment {cond.segment_id!r} reached Python evaluation")
     raise TypeError(f"unknown condition {cond!r}")
 
 
@@ -368,6 +364,29 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _contains(cond: Cond, kinds: tuple[type, ...]) -> bool:
+    if isinstance(cond, kinds):
+        return True
+    if isinstance(cond, AllOf | AnyOf):
+        return any(_contains(p, kinds) for p in cond.parts)
+    return isinstance(cond, Not) and _contains(cond.part, kinds)
+
+
+def check_imported_alone(cond: Cond, member: str) -> None:
+    """Refuse a condition that joins an imported segment's list with a dimension only Python
+    can evaluate (GPSPoint, date attributes) under ANY or NONE: the store evaluates each
+    top-level conjunct either in SQL or in Python, and only SQL can read a member list."""
+    parts = cond.parts if isinstance(cond, AllOf) else (cond,)
+    for part in parts:
+        if _contains(part, (Imported,)) and _contains(part, (Near, AttributeDate)):
+            raise InvalidInput(
+                f"{member} combine an imported segment with a GPSPoint or date dimension under ANY or "
+                "NONE, which Tidings cannot evaluate; put the imported segment in a group of its own, "
+                "combined with the others by ALL",
+                member=member,
+            )
 
 
 # --- checking a WriteSegmentRequest ---------------------------------------------------

@@ -29,13 +29,14 @@ def _check(conn, app_id: str, segment_id: str, request: dict, doc: dict) -> None
         return segments.get(conn, app_id, ref, version)
 
     try:
-        rules.condition_for(doc, lookup, datetime.now(UTC))
+        cond = rules.condition_for(doc, lookup, datetime.now(UTC))
     except InvalidInput:
         raise InvalidInput(
             "WriteSegmentRequest.SegmentGroups refer back to this segment, directly or through other "
             "segments; a segment cannot include itself",
             member="WriteSegmentRequest.SegmentGroups",
         ) from None
+    rules.check_imported_alone(cond, "WriteSegmentRequest.SegmentGroups")
 
 
 def create_segment(call: Call, params: dict) -> dict:
