@@ -143,16 +143,20 @@ class FunctionService:
         wait: bool | None = None,
         record: FunctionRecord | None = None,
         timeout_s: float | None = None,
+        trusted_payload: bool = False,
     ) -> Result:
         """Invoke synchronously. Without ``wait``, a function with reserved concurrency
-        refuses (429) when all its environments are busy, and other functions wait."""
+        refuses (429) when all its environments are busy, and other functions wait.
+        ``trusted_payload``: the caller built the payload as JSON itself (campaign runs), so
+        it is not parsed again to check it."""
         record = record or await asyncio.to_thread(self.load, name)
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise TooLarge(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation",
                 code="RequestEntityTooLargeException",
             )
-        check_json(payload)
+        if not trusted_payload:
+            check_json(payload)
         pool = await self.pool(record)
         if wait is None:
             wait = record.reserved_concurrency is None
