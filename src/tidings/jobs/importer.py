@@ -57,6 +57,7 @@ class Progress:
     line: int = 0
     header: list[str] | None = None  # the CSV header of the current piece
     refresh: bool = False  # the job writes a new version of an existing segment
+    channels: dict[str, int] = field(default_factory=dict)  # the member list, by channel type
     completed_pieces: int = 0
     failed_pieces: int = 0
     processed: int = 0
@@ -79,6 +80,7 @@ class Progress:
                 "line": self.line,
                 "header": self.header,
                 "refresh": self.refresh,
+                "channels": self.channels,
             },
         }
 
@@ -146,6 +148,7 @@ class ImportRun:
                 line=cursor["line"],
                 header=cursor.get("header"),
                 refresh=cursor.get("refresh", False),
+                channels=cursor.get("channels") or {},
                 completed_pieces=row.completed_pieces,
                 failed_pieces=row.failed_pieces,
                 processed=row.total_processed,
@@ -220,10 +223,13 @@ class ImportRun:
     def _commit_chunk(self, progress: Progress, rows: list[tuple], errors: list, offset: int, line: int,
                       header: list[str] | None, label: str, filters: dict) -> Progress | None:  # fmt: skip
         def work(conn: Connection) -> Progress:
-            refused = self._apply(conn, rows, filters)
+            refused, added = self._apply(conn, rows, filters)
             found = sorted([*(tuple(e) for e in errors), *refused])
+            channels = dict(progress.channels)
+            for channel, count in added.items():
+                channels[channel] = channels.get(channel, 0) + count
             after = replace(
-                progress, offset=offset, line=line, header=header,
+                progress, offset=offset, line=line, header=header, channels=channels,
                 processed=progress.processed + len(rows) + len(errors),
             )  # fmt: skip
             return after.failed([f"{label}line {n}: {message}" for n, message in found])
@@ -244,7 +250,7 @@ class ImportRun:
             if self.list_id:
                 if final == "COMPLETED":
                     try:
-                        self._publish(conn, progress.refresh)
+                        self._publish(conn, progress)
                     except NotFound as exc:
                         progress = progress.failed([f"the segment cannot be written: {exc.message}"], 0)
                         final = "FAILED"
@@ -261,12 +267,12 @@ class ImportRun:
             return
         log.info("import job %s of application %s ended", self.job_id, self.app_id)
 
-    def _publish(self, conn: Connection, refresh: bool) -> None:
+    def _publish(self, conn: Connection, progress: Progress) -> None:
         """Make the member list a version of the job's segment: a new segment, or the next
-        version of the one the job refreshes."""
-        segment_id, now = self.segment_id, now_iso()
+        version of the one the job refreshes. Its counts are the endpoints as imported."""
+        segment_id, now, refresh = self.segment_id, now_iso(), progress.refresh
         assert segment_id is not None and self.list_id is not None
-        counts = imports.list_counts(conn, self.app_id, self.list_id)
+        counts = {channel: n for channel, n in sorted(progress.channels.items()) if n}
         definition = self.definition
         imported = {
             "ChannelCounts": counts,
@@ -304,8 +310,10 @@ class ImportRun:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, rows: list[tuple], reader_filters: dict) -> list[tuple[int, str]]:
-        """Write one chunk's prepared rows; the (line, message) of the rows refused.
+    def _apply(self, conn: Connection, rows: list[tuple],
+               reader_filters: dict) -> tuple[list[tuple[int, str]], dict[str, int]]:  # fmt: skip
+        """Write one chunk's prepared rows: the (line, message) of the rows refused, and how
+        many endpoints of each channel type joined the member list.
 
         The hot path of an import: a handful of queries per chunk, none per row. A row the
         reader prepared as a new endpoint is stored as prepared when the endpoint does not
@@ -388,11 +396,18 @@ class ImportRun:
         if new_names:
             endpoints.add_names(conn, app_id, new_names)
         imports.save_endpoints(conn, app_id, pending)
+        if not self.list_id:
+            if user_rows:
+                refused.extend((row[0], _user_row_needs_segment()) for row in user_rows)
+            return refused, {}
+        channel_of = {i: _channel(pending[i]) for i in written}
         if user_rows:
-            written.extend(self._user_members(conn, user_rows, pending, refused))
-        if self.list_id:
-            imports.add_members(conn, app_id, self.list_id, list(dict.fromkeys(written)))
-        return refused
+            channel_of.update(self._user_members(conn, user_rows, pending, refused))
+        added: dict[str, int] = {}
+        for endpoint_id in imports.add_members(conn, app_id, self.list_id, list(channel_of)):
+            channel = channel_of[endpoint_id] or "NONE"
+            added[channel] = added.get(channel, 0) + 1
+        return refused, added
 
     def _join_user(self, conn: Connection, endpoint_id: str, doc: dict, user: str | None,
                    previous: str | None, by_user: dict, pending: dict, now: str) -> None:  # fmt: skip
@@ -411,34 +426,37 @@ class ImportRun:
             by_user[previous].pop(endpoint_id, None)
 
     def _user_members(self, conn: Connection, rows: list[tuple], pending: dict,
-                      refused: list[tuple[int, str]]) -> list[str]:  # fmt: skip
-        """The endpoints of the users that user rows name (existing ones, and this chunk's)."""
-        if not self.list_id:
-            refused.extend((row[0], _user_row_needs_segment()) for row in rows)
-            return []
+                      refused: list[tuple[int, str]]) -> dict[str, str | None]:  # fmt: skip
+        """The endpoints (id -> channel type) of the users that user rows name: as stored,
+        and as this chunk wrote them."""
         wanted = {u for row in rows for u in row[5]}
-        # Who owns each endpoint: as stored, then as this chunk wrote it.
-        owner: dict[str, str | None] = {}
-        for user, ids in imports.users_endpoints(conn, self.app_id, sorted(wanted)).items():
-            owner.update(dict.fromkeys(ids, user))
+        owner: dict[str, tuple[str | None, str | None]] = {}  # endpoint id -> (user, channel)
+        for user, found in imports.users_endpoints(conn, self.app_id, sorted(wanted)).items():
+            for endpoint_id, lite in found.items():
+                owner[endpoint_id] = (user, lite["ChannelType"])
         for endpoint_id, value in pending.items():
-            owner[endpoint_id] = value[4] if type(value) is tuple else rules.user_id(value)
-        found: dict[str, list[str]] = {}
-        for endpoint_id, user in owner.items():
+            user = value[4] if type(value) is tuple else rules.user_id(value)
+            owner[endpoint_id] = (user, _channel(value))
+        by_user: dict[str, dict[str, str | None]] = {}
+        for endpoint_id, (user, channel) in owner.items():
             if user in wanted:
-                found.setdefault(user, []).append(endpoint_id)
-        members: list[str] = []
+                by_user.setdefault(user, {})[endpoint_id] = channel
+        members: dict[str, str | None] = {}
         for line, *_, users in rows:
-            missing = [u for u in users if u not in found]
+            missing = [u for u in users if u not in by_user]
             if missing:
                 refused.append((line, _no_endpoints(missing, self.app_id)))
             for user in users:
-                members.extend(sorted(found.get(user, ())))
+                members.update(sorted(by_user.get(user, {}).items()))
         return members
 
 
 def _normalized(filters: dict[str, list[str]]) -> dict[str, list[str]]:
     return {kind: sorted(patterns) for kind, patterns in filters.items() if patterns}
+
+
+def _channel(value: tuple | dict) -> str | None:
+    return value[0] if type(value) is tuple else value.get("ChannelType")  # type: ignore[union-attr]
 
 
 def _as_doc(value: tuple | dict | None) -> dict | None:

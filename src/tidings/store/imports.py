@@ -8,12 +8,11 @@ through SQLAlchemy's per-row parameter processing.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete
 
 from tidings.domain.endpoints import user_id
 from tidings.store import schema as t
 
-E = t.endpoints.c
 M = t.segment_members.c
 _ENDPOINT_COLUMNS = (
     "app_id", "id", "channel_type", "address", "endpoint_status", "opt_out", "user_id",
@@ -68,30 +67,23 @@ def save_endpoints(conn: Connection, app_id: str, pending: dict[str, tuple | dic
     conn.exec_driver_sql(sql, rows)
 
 
-def add_members(conn: Connection, app_id: str, list_id: str, endpoint_ids: list[str]) -> None:
+def add_members(conn: Connection, app_id: str, list_id: str, endpoint_ids: list[str]) -> list[str]:
+    """Add endpoints to a member list; the ids that were not on it yet."""
     if not endpoint_ids:
-        return
+        return []
+    if conn.dialect.name == "postgresql":
+        source, keys = "SELECT %s, %s, unnest(%s::text[])", endpoint_ids
+    else:
+        source, keys = "SELECT ?, ?, value FROM json_each(?) WHERE true", orjson.dumps(endpoint_ids).decode()
     sql = (
-        f"INSERT INTO segment_members (app_id, list_id, endpoint_id) VALUES ({_marks(conn, 3)}) "
-        "ON CONFLICT (app_id, list_id, endpoint_id) DO NOTHING"
+        f"INSERT INTO segment_members (app_id, list_id, endpoint_id) {source} "
+        "ON CONFLICT (app_id, list_id, endpoint_id) DO NOTHING RETURNING endpoint_id"
     )
-    conn.exec_driver_sql(sql, [(app_id, list_id, i) for i in endpoint_ids])
+    return [row[0] for row in conn.exec_driver_sql(sql, (app_id, list_id, keys))]
 
 
 def drop_list(conn: Connection, app_id: str, list_id: str) -> None:
     conn.execute(delete(t.segment_members).where(M.app_id == app_id, M.list_id == list_id))
-
-
-def list_counts(conn: Connection, app_id: str, list_id: str) -> dict[str, int]:
-    """How many endpoints of each channel type a member list holds (those that still exist)."""
-    query = (
-        select(E.channel_type, func.count())
-        .select_from(t.segment_members)
-        .join(t.endpoints, (E.app_id == M.app_id) & (E.id == M.endpoint_id))
-        .where(M.app_id == app_id, M.list_id == list_id)
-        .group_by(E.channel_type)
-    )
-    return {channel or "NONE": count for channel, count in conn.execute(query)}
 
 
 # Lookups by thousands of keys at once pass the keys as one parameter (a JSON array on

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("list_id", ID, nullable=False),
         sa.Column("endpoint_id", ENDPOINT_ID, nullable=False),
         sa.PrimaryKeyConstraint("app_id", "list_id", "endpoint_id", name=op.f("pk_segment_members")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("segment_versions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("member_list", ID, nullable=True))
