@@ -394,3 +394,22 @@ def test_an_imported_segment_can_be_the_source_of_another_segment(server, pinpoi
         "WriteSegmentRequest.SegmentGroups",
         "GPSPoint",
     )
+
+
+def test_a_user_keeps_at_most_15_endpoints_through_imports(pinpoint, app_id, tmp_path):
+    stored = [{"Id": f"old{i}", "ChannelType": "GCM", "Address": f"t{i}", "User": {"UserId": "pat"},
+               "EffectiveDate": f"2026-01-{i + 1:02d}T00:00:00Z"} for i in range(10)]  # fmt: skip
+    pinpoint.update_endpoints_batch(ApplicationId=app_id, EndpointBatchRequest={"Item": stored})
+    rows = [
+        *({"Id": f"sms{i}", "ChannelType": "SMS", "Address": f"+{i}", "User": {"UserId": "pat"}} for i in range(5)),
+        {"Id": "sms-extra", "ChannelType": "SMS", "Address": "+99", "User": {"UserId": "pat"}},  # line 6: a 16th
+        {"Id": "push-new", "ChannelType": "GCM", "Address": "t-new", "User": {"UserId": "pat"}},  # detaches old0
+    ]
+    job = imported(pinpoint, app_id, write_lines(tmp_path / "pat.json", rows))
+
+    assert job["TotalFailures"] == 1 and job["Failures"][0].startswith("line 6: ")
+    assert "at most 15" in job["Failures"][0] and "User.UserId" in job["Failures"][0]
+    oldest = endpoint(pinpoint, app_id, "old0")
+    assert oldest["EndpointStatus"] == "INACTIVE" and "UserId" not in oldest.get("User", {})
+    mine = pinpoint.get_user_endpoints(ApplicationId=app_id, UserId="pat")["EndpointsResponse"]["Item"]
+    assert len(mine) == 15 and "push-new" in {e["Id"] for e in mine}

@@ -183,8 +183,9 @@ class ImportRun:
                 log.warning("import job %s: no reader process (%s); reading in this thread", self.job_id, exc)
         source = helper if helper is not None else reader.chunks(task, self.check, self.shape)
         try:
-            for rows, errors, offset, line, header in source:
-                progress = self._commit_chunk(progress, rows, errors, offset, line, header, label, filters)
+            for rows, errors, offset, line, header, names in source:
+                chunk = (rows, errors, names)
+                progress = self._commit_chunk(progress, chunk, offset, line, header, label, filters)
                 if progress is None or self.stopping.is_set():
                     return progress
         except ReadFailure as exc:
@@ -220,10 +221,12 @@ class ImportRun:
             log.warning("import job %s: the job was deleted or taken over; stopping", self.job_id)
             return None
 
-    def _commit_chunk(self, progress: Progress, rows: list[tuple], errors: list, offset: int, line: int,
+    def _commit_chunk(self, progress: Progress, chunk: tuple, offset: int, line: int,
                       header: list[str] | None, label: str, filters: dict) -> Progress | None:  # fmt: skip
+        rows, errors, names = chunk
+
         def work(conn: Connection) -> Progress:
-            refused, added = self._apply(conn, rows, filters)
+            refused, added = self._apply(conn, rows, filters, names)
             found = sorted([*(tuple(e) for e in errors), *refused])
             channels = dict(progress.channels)
             for channel, count in added.items():
@@ -310,8 +313,8 @@ class ImportRun:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, rows: list[tuple],
-               reader_filters: dict) -> tuple[list[tuple[int, str]], dict[str, int]]:  # fmt: skip
+    def _apply(self, conn: Connection, rows: list[tuple], reader_filters: dict,
+               names: tuple = ()) -> tuple[list[tuple[int, str]], dict[str, int]]:  # fmt: skip
         """Write one chunk's prepared rows: the (line, message) of the rows refused, and how
         many endpoints of each channel type joined the member list.
 
@@ -324,6 +327,9 @@ class ImportRun:
         filters = endpoints.filters(conn, app_id)
         speculation_holds = _normalized(filters) == _normalized(reader_filters)
         known = endpoints.known_names(conn, app_id)
+        # Rows prepared as new endpoints need their names checked one by one only when the
+        # chunk brings names the project does not know yet.
+        names_to_check = bool(_pairs(names) - known)
         stored = imports.docs(conn, app_id, list({r[1] for r in rows if r[1] is not None and not r[2]}))
         # Which rows take the slow path, with their requests decoded; which users they name.
         requests: dict[int, dict] = {}
@@ -358,13 +364,12 @@ class ImportRun:
                 if request is None:  # the endpoint is new: store it as the reader prepared it
                     if type(new) is str:
                         raise InvalidInput(new)
-                    if new[9]:
-                        fresh = set(new[9]) - known
+                    if names_to_check and new[9]:
+                        fresh = _pairs(new[9]) - known
                         if fresh:
                             _check_name_room(known, fresh)
                     if new[4]:
-                        lite = {"ChannelType": new[0], "EffectiveDate": new[7], "User": {"UserId": new[4]}}
-                        self._join_user(conn, endpoint_id, lite, new[4], None, by_user, pending, now)
+                        self._join_user(conn, endpoint_id, new, new[4], None, by_user, pending, now)
                     value: tuple | dict = new
                 else:
                     rules.check_id(endpoint_id, ID_MEMBER)
@@ -409,21 +414,31 @@ class ImportRun:
             added[channel] = added.get(channel, 0) + 1
         return refused, added
 
-    def _join_user(self, conn: Connection, endpoint_id: str, doc: dict, user: str | None,
+    def _join_user(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str | None,
                    previous: str | None, by_user: dict, pending: dict, now: str) -> None:  # fmt: skip
         """Apply the 15-endpoints-per-user rule to an endpoint joining ``user`` (raises when it
-        may not join; detaches the user's oldest push endpoint to make room for a push one)."""
+        may not join; detaches the user's oldest push endpoint to make room for a push one).
+        ``by_user`` maps the users of the chunk to their endpoints: documents, or prepared rows."""
         if user:
-            others = {i: d for i, d in by_user.get(user, {}).items() if i != endpoint_id}
-            if len(others) >= rules.MAX_ENDPOINTS_PER_USER:
-                for victim in rules.make_room_for_user(doc, sorted(others.items()), MEMBER):
-                    full = _as_doc(pending.get(victim)) or endpoints.get(conn, self.app_id, victim)
-                    if full is not None:
-                        pending[victim] = rules.detached(full, now)
-                    by_user[user].pop(victim, None)
-            by_user.setdefault(user, {})[endpoint_id] = doc
+            current = by_user.get(user)
+            if current is None:
+                by_user[user] = {endpoint_id: value}
+            else:
+                if len(current) - (endpoint_id in current) >= rules.MAX_ENDPOINTS_PER_USER:
+                    self._make_room(conn, endpoint_id, value, user, current, pending, now)
+                current[endpoint_id] = value
         if previous and previous in by_user:
             by_user[previous].pop(endpoint_id, None)
+
+    def _make_room(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str,
+                   current: dict, pending: dict, now: str) -> None:  # fmt: skip
+        doc = _limit_view(value, user)
+        others = sorted((i, _limit_view(v, user)) for i, v in current.items() if i != endpoint_id)
+        for victim in rules.make_room_for_user(doc, others, MEMBER):
+            full = _as_doc(pending.get(victim)) or endpoints.get(conn, self.app_id, victim)
+            if full is not None:
+                pending[victim] = rules.detached(full, now)
+            current.pop(victim, None)
 
     def _user_members(self, conn: Connection, rows: list[tuple], pending: dict,
                       refused: list[tuple[int, str]]) -> dict[str, str | None]:  # fmt: skip
@@ -453,6 +468,17 @@ class ImportRun:
 
 def _normalized(filters: dict[str, list[str]]) -> dict[str, list[str]]:
     return {kind: sorted(patterns) for kind, patterns in filters.items() if patterns}
+
+
+def _pairs(flat: tuple) -> set[tuple[str, str]]:
+    return set(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _limit_view(value: tuple | dict, user: str) -> dict:
+    """What the per-user rule reads of an endpoint (documents pass as they are)."""
+    if type(value) is tuple:
+        return {"ChannelType": value[0], "EffectiveDate": value[7], "User": {"UserId": user}}
+    return value  # type: ignore[return-value]
 
 
 def _channel(value: tuple | dict) -> str | None:

@@ -42,7 +42,9 @@ _FRAME = struct.Struct("<Q")
 
 # A prepared row: (line, endpoint id, id drawn by the reader, request as JSON, speculation,
 # users). The speculation is the new endpoint as a tuple of its stored columns (see
-# NEW_COLUMNS), or the message refusing it as a new endpoint, or None for a user row.
+# NEW_COLUMNS), or the message refusing it as a new endpoint, or None for a user row. Its
+# attribute names are flat (kind, name, kind, name, ...): one object rather than one per
+# name. A chunk is (rows, errors, offset, line, CSV header, every name its rows bring).
 NEW_COLUMNS = (
     "channel_type", "address", "endpoint_status", "opt_out", "user_id", "cohort_id",
     "creation_date", "effective_date", "doc", "names",
@@ -85,6 +87,10 @@ class _Preparer:
         self.filters = task["filters"]
         self.now = now_iso()
         self.cohort = random.random
+        self.names: set[tuple[str, str]] = set()  # every attribute name of the chunk's rows
+
+    def names_seen(self) -> tuple:
+        return tuple(part for pair in sorted(self.names) for part in pair)
 
     def row(self, row: Row) -> tuple:
         if row.request is None:
@@ -107,7 +113,8 @@ class _Preparer:
             found = rules.attribute_names(doc)
             if self.filters:
                 found = {(k, n) for k, n in found if not rules.is_removed(k, n, self.filters)}
-            names = tuple(found)
+            self.names |= found
+            names = tuple(part for pair in found for part in pair)
         user = doc.get("User")
         new = (
             doc.get("ChannelType"), doc.get("Address"), doc["EndpointStatus"], doc["OptOut"],
@@ -160,11 +167,11 @@ def _json_chunks(stream: BinaryIO, task: dict, check: ItemCheck) -> Iterator[tup
             except RowError as error:
                 errors.append((line, error.message))
         if len(rows) + len(errors) >= CHUNK_ROWS or size >= CHUNK_BYTES:
-            yield rows, errors, offset, line, None
+            yield rows, errors, offset, line, None, prepare.names_seen()
             rows, errors, size = [], [], 0
             prepare = _Preparer(task)
     if rows or errors or line > task["line"]:
-        yield rows, errors, offset, line, None
+        yield rows, errors, offset, line, None, prepare.names_seen()
 
 
 class _DecodedLines:
@@ -241,11 +248,11 @@ def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> I
             except RowError as error:
                 errors.append((start, error.message))
         if len(rows) + len(errors) >= CHUNK_ROWS or text.size >= CHUNK_BYTES:
-            yield rows, errors, text.offset, text.line, header
+            yield rows, errors, text.offset, text.line, header, prepare.names_seen()
             rows, errors, text.size = [], [], 0
             prepare = _Preparer(task)
     if rows or errors or text.line > task["line"]:
-        yield rows, errors, text.offset, text.line, header
+        yield rows, errors, text.offset, text.line, header, prepare.names_seen()
 
 
 # --- the helper process ------------------------------------------------------------------
