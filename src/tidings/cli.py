@@ -148,11 +148,12 @@ def _fail(message: str) -> None:
 ServerUrl = typer.Option("http://127.0.0.1:8765", envvar="TIDINGS_URL", help="The Tidings server to talk to.")
 
 
-def _lambda_client(url: str):
+def _client(service: str, url: str):
+    """A botocore client for a Tidings server (which does not check the keys)."""
     import botocore.session
 
     return botocore.session.get_session().create_client(
-        "lambda",
+        service,
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="local",
@@ -177,7 +178,7 @@ def functions_deploy(
 
     from tidings.functions.code import zip_directory
 
-    client = _lambda_client(url)
+    client = _client("lambda", url)
     code = zip_directory(directory)
     variables = dict(item.split("=", 1) for item in env)
     config = {"Runtime": runtime, "Handler": handler, "Timeout": timeout, "MemorySize": memory, "Role": role}
@@ -206,7 +207,7 @@ def functions_invoke(
     """Invoke a function and print its result and the tail of its log."""
     from botocore.exceptions import ClientError
 
-    client = _lambda_client(url)
+    client = _client("lambda", url)
     try:
         result = client.invoke(FunctionName=name, Payload=payload.encode(), LogType="Tail")
     except ClientError as error:
@@ -367,18 +368,6 @@ def webhooks_secret(
 # --- import ----------------------------------------------------------------------------------
 
 
-def _pinpoint_client(url: str):
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        "pinpoint",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 def _count_rows(path: Path, csv: bool) -> int:
     """About how many rows FILE (or the files under a directory) holds: its lines, less CSV
     headers. Counted in blocks, so a large file costs a fraction of a second."""
@@ -422,7 +411,7 @@ def import_endpoints(
         request.update(DefineSegment=True, SegmentName=define_segment)
     if segment_id:
         request["SegmentId"] = segment_id
-    client = _pinpoint_client(url)
+    client = _client("pinpoint", url)
     expected = _count_rows(path, kind == "CSV")
     console = Console()
     try:

@@ -64,8 +64,14 @@ def json_row(raw: bytes, line: int, check: ItemCheck) -> Row:
         raise RowError(f"holds {_json_kind(value)}; each line must hold one endpoint object")
     for key in RESPONSE_ONLY:
         value.pop(key, None)
+    return _row(line, value, check)
+
+
+def _row(line: int, item: dict, check: ItemCheck) -> Row:
+    """A row from its parsed fields, whichever format they came in: checked against the
+    endpoint shape; a row with only a user id names that user's endpoints."""
     try:
-        item = check(value, MEMBER)
+        item = check(item, MEMBER)
     except InvalidInput as error:
         raise RowError(error.message) from None
     endpoint_id = item.pop("Id", None)
@@ -156,16 +162,7 @@ class CsvPlan:
                 target[column.key] = _number(value, column, self.header)
             else:
                 target[column.key] = value
-        try:
-            item = check(item, MEMBER)
-        except InvalidInput as error:
-            raise RowError(error.message) from None
-        endpoint_id = item.pop("Id", None)
-        if endpoint_id is None:
-            user_row = _user_row(item, line)
-            if user_row is not None:
-                return user_row
-        return Row(line, endpoint_id, item)
+        return _row(line, item, check)
 
 
 def _column(index: int, name: str, shape: Any) -> Column:
