@@ -179,6 +179,10 @@ class SizeResult:
     loads: list[Load]
     engine: dict[str, list[float]] = field(default_factory=dict)  # channel -> seconds per run
     baseline: dict[str, list[float]] = field(default_factory=dict)
+    # channel -> CPU seconds per run: the server and its function environments (engine); the
+    # bench process and its environments (baseline). The webhook receiver is in neither.
+    engine_cpu: dict[str, list[float]] = field(default_factory=dict)
+    baseline_cpu: dict[str, list[float]] = field(default_factory=dict)
     # The server's peak RSS while loading, and while running campaigns (VmHWM reset between).
     rss_load_mib: float = 0.0
     rss_runs_mib: float = 0.0
@@ -333,7 +337,9 @@ def batch_api_load(pinpoint, count: int, args) -> Load:
 
 
 def run_campaign(pinpoint, app_id: str, segment_id: str, uri: str, expected: int, timeout: float) -> float:
-    """Seconds from create_campaign to COMPLETED; fails unless every endpoint succeeded."""
+    """Seconds from the campaign's CreationDate to the last activity's End, both stamped by
+    the server (so polling, kept slow to cost the server little, adds nothing); fails unless
+    every endpoint succeeded."""
     request = {
         "Name": "bench",
         "SegmentId": segment_id,
@@ -343,7 +349,8 @@ def run_campaign(pinpoint, app_id: str, segment_id: str, uri: str, expected: int
     }
     started = time.perf_counter()
     ids = {"ApplicationId": app_id}
-    ids["CampaignId"] = pinpoint.create_campaign(**ids, WriteCampaignRequest=request)["CampaignResponse"]["Id"]
+    campaign = pinpoint.create_campaign(**ids, WriteCampaignRequest=request)["CampaignResponse"]
+    ids["CampaignId"] = campaign["Id"]
     while True:
         status = pinpoint.get_campaign(**ids)["CampaignResponse"]["State"]["CampaignStatus"]
         elapsed = time.perf_counter() - started
@@ -352,14 +359,34 @@ def run_campaign(pinpoint, app_id: str, segment_id: str, uri: str, expected: int
         if status in ("PAUSED", "DELETED") or elapsed > timeout:
             activities = pinpoint.get_campaign_activities(**ids)["ActivitiesResponse"]["Item"]
             raise SystemExit(f"campaign to {uri} is {status} after {elapsed:.1f} s; activities: {activities}")
-        time.sleep(0.02)
+        time.sleep(0.25)
     activities = pinpoint.get_campaign_activities(**ids)["ActivitiesResponse"]["Item"]
     succeeded = sum(activity.get("SuccessfulEndpointCount", 0) for activity in activities)
     if succeeded != expected:
         raise SystemExit(
             f"campaign to {uri} COMPLETED with SuccessfulEndpointCount {succeeded}, not {expected}: {activities}"
         )
-    return elapsed
+    end = max(datetime.fromisoformat(activity["End"]) for activity in activities)
+    return (end - datetime.fromisoformat(campaign["CreationDate"])).total_seconds()
+
+
+def cpu_seconds(pid: int, exclude: int | None = None) -> float:
+    """User + system CPU of a process and of its live descendants (function environments),
+    leaving out the tree of process ``exclude`` (the webhook receiver)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        if current == exclude:
+            continue
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return total
 
 
 def profiled(py_spy: str, pid: int, out: Path, run: Callable[[], object]) -> str:
@@ -427,12 +454,19 @@ async def stream_batches(
     return elapsed
 
 
-async def baseline_runs(channel: str, uri: str, database_url: str, app_id: str, expected: int, args) -> list[float]:
-    """--repeats baseline runs to the no-op receiver of ``channel``, in seconds."""
+async def baseline_runs(
+    channel: str, uri: str, database_url: str, app_id: str, expected: int, args, receiver_pid: int
+) -> tuple[list[float], list[float]]:
+    """--repeats baseline runs to the no-op receiver of ``channel``: seconds and CPU seconds of each."""
     db = Database(database_url)
 
-    async def repeat(send: Callable[[bytes], Awaitable[None]]) -> list[float]:
-        return [await stream_batches(db, app_id, expected, send, args.baseline_in_flight) for _ in range(args.repeats)]
+    async def repeat(send: Callable[[bytes], Awaitable[None]]) -> tuple[list[float], list[float]]:
+        seconds, cpu = [], []
+        for _ in range(args.repeats):
+            cpu_before = cpu_seconds(os.getpid(), exclude=receiver_pid)
+            seconds.append(await stream_batches(db, app_id, expected, send, args.baseline_in_flight))
+            cpu.append(cpu_seconds(os.getpid(), exclude=receiver_pid) - cpu_before)
+        return seconds, cpu
 
     try:
         if channel == "webhook":
@@ -487,9 +521,11 @@ def bench_size(count: int, args, receiver: Receiver) -> SizeResult:
                 for channel in args.channels
             }
             for channel, uri in uris.items():
-                result.engine[channel] = []
+                result.engine[channel], result.engine_cpu[channel] = [], []
                 for repeat in range(args.repeats):
+                    cpu_before = cpu_seconds(server.process.pid)
                     seconds = run_campaign(pinpoint, app_id, segment_id, uri, count, args.timeout)
+                    result.engine_cpu[channel].append(cpu_seconds(server.process.pid) - cpu_before)
                     result.engine[channel].append(seconds)
                     print(f"  {count:,}: {CHANNELS[channel]}, run {repeat + 1}: {seconds:.2f} s", file=sys.stderr)
             if args.profile and "python3.11" in uris:
@@ -509,8 +545,8 @@ def bench_size(count: int, args, receiver: Receiver) -> SizeResult:
         finally:
             server.stop()
         for channel, uri in uris.items():
-            result.baseline[channel] = event_loop_runner()(
-                baseline_runs(channel, uri, database_url, app_id, count, args)
+            result.baseline[channel], result.baseline_cpu[channel] = event_loop_runner()(
+                baseline_runs(channel, uri, database_url, app_id, count, args, receiver.process.pid)
             )
             runs = ", ".join(f"{s:.2f} s" for s in result.baseline[channel])
             print(f"  {count:,}: baseline, {CHANNELS[channel]}: {runs}", file=sys.stderr)
@@ -542,6 +578,10 @@ def report(results: list[SizeResult], args, database_url: str | None) -> None:
         for channel in result.engine:
             engine, baseline = result.rate(result.engine[channel]), result.rate(result.baseline[channel])
             print(f"| {size} | {CHANNELS[channel]}, end to end | {engine:,.0f}/s | {baseline:,.0f}/s | {engine / baseline:.2f} |")
+            engine_cpu, baseline_cpu = (
+                statistics.median(cpu) * 1e6 / result.size for cpu in (result.engine_cpu[channel], result.baseline_cpu[channel])
+            )
+            print(f"| {size} | {CHANNELS[channel]}, CPU per endpoint (all processes but the webhook receiver) | {engine_cpu:.0f} µs | {baseline_cpu:.0f} µs | {engine_cpu / baseline_cpu:.2f} |")
         print(f"| {size} | server peak RSS while loading (VmHWM) | {result.rss_load_mib:.0f} MiB | | |")
         print(f"| {size} | server peak RSS during the campaign runs (VmHWM, reset after the load) | {result.rss_runs_mib:.0f} MiB | | |")
     print()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tidings.campaigns")
 
 PAGE_SIZE = 1000
+MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
 # Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
 TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
 
@@ -52,8 +53,7 @@ class Context:
     limits: dict
     quiet_time: dict | None
     deadline: datetime | None
-    holdout: int
-    sizes: list[int]
+    arms: tuple[str | None, ...]  # cohort -> treatment id (None: held out)
     schedule: dict
     run_at: datetime  # the run's instant: ScheduledStart
     first_from: datetime  # local time: send times at or before this are not targeted
@@ -148,47 +148,72 @@ class ActivityRun:
                 limit = record.reserved_concurrency
                 window = min(window, self.settings.max_environments if limit is None else max(1, limit))
         pacer = Pacer(context.limits.get("MessagesPerSecond"))
+        # A batch holds a window slot only while the channel has it; its settling (the
+        # group-committed write of its records) goes on outside the window, so the channel is
+        # never left idle waiting for the store. MAX_UNSETTLED bounds what waits to be written.
         in_flight: set[asyncio.Task] = set()
+        settling: set[asyncio.Task] = set()
         faults: list[BaseException | None] = []
 
+        def track(task: asyncio.Task, tasks: set[asyncio.Task]) -> None:
+            tasks.add(task)
+
+            def done(task: asyncio.Task) -> None:
+                tasks.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    # A batch that could not be delivered or settled (a store fault) stays
+                    # queued; the run stops here and is taken up again from the store.
+                    faults.append(task.exception())
+
+            task.add_done_callback(done)
+
+        async def deliver(batch_id: str) -> None:
+            settlement, counts = await self._deliver(context, batch_id)
+            track(asyncio.create_task(self._settle(settlement, counts)), settling)
+
         async def submit(batch_id: str) -> None:
-            while len(in_flight) >= window:
-                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            while len(in_flight) >= window or len(settling) >= MAX_UNSETTLED:
+                await asyncio.wait(in_flight | settling, return_when=asyncio.FIRST_COMPLETED)
             if self.stop is not None:
                 return
             await pacer.take(len(self.docs[batch_id]))
-            task = asyncio.create_task(self._deliver(context, batch_id))
-            in_flight.add(task)
-            task.add_done_callback(settled)
+            track(asyncio.create_task(deliver(batch_id)), in_flight)
 
-        def settled(task: asyncio.Task) -> None:
-            in_flight.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                # A batch that could not be settled (a store fault) stays queued; the run
-                # stops here and is taken up again from the store.
-                faults.append(task.exception())
+        async def drain() -> None:
+            while in_flight or settling:
+                await asyncio.wait(in_flight | settling)
 
+        planning: asyncio.Future[PlannedPage] | None = None
         try:
             for batch_id in await asyncio.to_thread(self._resume):
                 await submit(batch_id)
             while self.stop is None and not faults:
                 while not self.planned and self.stop is None and not faults:
-                    page = await asyncio.to_thread(self._plan_page, context)
+                    # The next page is planned (in a worker thread) while this one's
+                    # batches are handed out.
+                    page = await (planning or asyncio.to_thread(self._plan_page, context))
+                    planning = None
+                    if not self.planned and self.stop is None:
+                        planning = asyncio.ensure_future(asyncio.to_thread(self._plan_page, context))
                     for batch_id, _ in page.batches:
                         if self.stop is None:
                             await submit(batch_id)
+                if planning is not None:  # stopped while a page was being planned
+                    await planning
+                    planning = None
                 if self.next_wave_at is None or self.stop is not None:
                     break
-                if in_flight:  # the next wave skips what this one sent, so let it settle first
-                    await asyncio.wait(in_flight)
+                await drain()  # the next wave skips what this one sent, so let it settle first
                 await self._wait_for_next_wave()
-            if in_flight and not isinstance(self.stop, LeaseLost):
-                await asyncio.wait(in_flight)
+            if not isinstance(self.stop, LeaseLost):
+                await drain()
             if faults:
                 raise RuntimeError(f"a batch of activity {self.key.id} could not be settled") from faults[0]
         finally:
-            for task in in_flight:
+            for task in in_flight | settling:
                 task.cancel()
+            if planning is not None:
+                planning.cancel()
         if self.stop is not None:
             raise self.stop
 
@@ -252,8 +277,9 @@ class ActivityRun:
             limits=limits,
             quiet_time=schedules.effective_quiet_time(schedule, app_settings),
             deadline=deadline,
-            holdout=doc.get("HoldoutPercent", 0),
-            sizes=[t["SizePercent"] for t in doc.get("AdditionalTreatments") or []],
+            arms=schedules.cohort_arms(
+                doc.get("HoldoutPercent", 0), [t["SizePercent"] for t in doc.get("AdditionalTreatments") or []]
+            ),
         )
         channel = plan.channel
         assert channel is not None
@@ -314,7 +340,7 @@ class ActivityRun:
             elif member.channel_type not in channel.endpoint_types:
                 counts["ENDPOINT_CHANNEL_MISMATCH"] += 1
             else:
-                arm = schedules.treatment_of(member.cohort_id, context.holdout, context.sizes)
+                arm = context.arms[member.cohort_id]
                 if arm is None:
                     if treatment == "0":  # the holdout is recorded once per run
                         page.records.append(self._record(member.id, member.doc, "HOLDOUT", stamp))
@@ -437,19 +463,11 @@ class ActivityRun:
 
     def _record(
         self, endpoint_id: str, doc: str | dict, status: str, at: str, reason: str | None = None, batch_id: str | None = None
-    ) -> dict:
-        return {
-            "app_id": self.key.app_id,
-            "campaign_id": self.key.campaign_id,
-            "activity_id": self.key.id,
-            "endpoint_id": endpoint_id,
-            "treatment_id": self.row.treatment_id,
-            "status": status,
-            "reason": reason,
-            "batch_id": batch_id,
-            "at": at,
-            "endpoint": doc if isinstance(doc, str) else orjson.dumps(doc).decode(),
-        }
+    ) -> tuple:
+        """A delivery record, in ``runs.RECORD_COLUMNS`` order."""
+        key = self.key
+        text = doc if isinstance(doc, str) else orjson.dumps(doc).decode()
+        return (key.app_id, key.campaign_id, key.id, endpoint_id, self.row.treatment_id, status, reason, batch_id, at, text)
 
     # --- delivering -----------------------------------------------------------------------
 
@@ -475,11 +493,11 @@ class ActivityRun:
             await asyncio.sleep(delay * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    async def _deliver(self, context: Context, batch_id: str) -> None:
+    async def _deliver(self, context: Context, batch_id: str) -> tuple[Settlement, dict[str, int]]:
+        """Hand a batch to the channel (after its FILTER hook); what to settle it with."""
         docs = self.docs[batch_id]
         if context.deadline is not None and datetime.now(UTC) > context.deadline:
-            await self._expire(batch_id, docs)
-            return
+            return self._expire(batch_id, docs)
         timeout = self.settings.attempt_timeout_s
         channel = context.plan.channel
         assert channel is not None
@@ -519,11 +537,6 @@ class ActivityRun:
         failed = len(kept) - succeeded
         counts = {"HOOK_FILTERED": filtered} if filtered else {}
         dropped = filtered + self.missing.pop(batch_id, 0)
-        closed = await self.engine.settler.settle(
-            Settlement(self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped, metrics=counts)
-        )
-        if closed:
-            self._count(counts)
         self.docs.pop(batch_id, None)
         if failed and not succeeded:
             self.consecutive_failures += 1
@@ -537,18 +550,25 @@ class ActivityRun:
                 )
         elif kept:
             self.consecutive_failures = 0
+        settlement = Settlement(
+            self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped, metrics=counts
+        )
+        return settlement, counts
 
-    async def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> None:
+    async def _settle(self, settlement: Settlement, counts: dict[str, int]) -> None:
+        """Write a delivered batch's outcome; its counts are ours only if this closed it."""
+        if await self.engine.settler.settle(settlement):
+            self._count(counts)
+
+    def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> tuple[Settlement, dict[str, int]]:
         """MaximumDuration has passed: the batch is not sent; its endpoints are EXPIRED."""
         stamp = now_iso()
         reason = "the campaign's MaximumDuration had passed"
         records = [self._record(i, doc, "EXPIRED", stamp, reason, batch_id) for i, doc in docs.items()]
         counts = {"EXPIRED": len(records)}
         dropped = len(records) + self.missing.pop(batch_id, 0)
-        settlement = Settlement(self.key, batch_id, records, dropped=dropped, metrics=counts)
-        if await self.engine.settler.settle(settlement):
-            self._count(counts)
         self.docs.pop(batch_id, None)
+        return Settlement(self.key, batch_id, records, dropped=dropped, metrics=counts), counts
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
         return await self.engine.webhooks.post(url, body, headers, timeout), b""

@@ -234,14 +234,21 @@ def treatment_ranges(holdout_percent: int, sizes: list[int]) -> dict[str, tuple[
     return ranges
 
 
+def cohort_arms(holdout_percent: int, sizes: list[int]) -> tuple[str | None, ...]:
+    """For each cohort 0-99, the treatment id its endpoints belong to (None: held out), so a
+    run looks an endpoint's arm up instead of walking the ranges."""
+    ranges = treatment_ranges(holdout_percent, sizes)
+    return tuple(
+        next((treatment for treatment, (low, high) in ranges.items() if low <= cohort < high), None)
+        for cohort in range(COHORTS)
+    )
+
+
 def treatment_of(cohort: int, holdout_percent: int, sizes: list[int]) -> str | None:
     """The treatment id an endpoint in ``cohort`` (0-99) belongs to, or None if it is held out."""
     if not 0 <= cohort < COHORTS:
         raise ValueError(f"CohortId must be between 0 and 99, got {cohort}")
-    for treatment, (low, high) in treatment_ranges(holdout_percent, sizes).items():
-        if low <= cohort < high:
-            return treatment
-    return None
+    return cohort_arms(holdout_percent, sizes)[cohort]
 
 
 # --- limits --------------------------------------------------------------------------------

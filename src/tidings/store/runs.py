@@ -16,7 +16,6 @@ from sqlalchemy.engine import Row
 
 from tidings.domain.common import new_id
 from tidings.store import schema as t
-from tidings.store.sql import insert_ignore
 
 A = t.activities.c
 B = t.delivery_batches.c
@@ -24,7 +23,10 @@ C = t.campaigns.c
 D = t.deliveries.c
 
 ACTIVE = ("PENDING", "RUNNING")
-DELIVERY_KEY = ("app_id", "endpoint_id", "activity_id")
+# A delivery record, as the tuple ``add_records`` takes: these columns in this order.
+RECORD_COLUMNS = (
+    "app_id", "campaign_id", "activity_id", "endpoint_id", "treatment_id", "status", "reason", "batch_id", "at", "endpoint"
+)  # fmt: skip
 FINISHED = ("COMPLETED", "CANCELLED", "PAUSED")
 
 
@@ -45,7 +47,7 @@ class PlannedPage:
     cursor: str | None
     done: bool
     batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (batch id, endpoint ids)
-    records: list[dict] = field(default_factory=list)  # deliveries rows of skipped endpoints
+    records: list[tuple] = field(default_factory=list)  # delivery records of skipped endpoints
     wave_until: str | None = None  # local time: the bound of the wave this pass plans
     next_wave_at: str | None = None  # local time: the earliest send time after this wave so far
 
@@ -218,7 +220,7 @@ def save_page(
                 for i, (batch_id, ids) in enumerate(page.batches)
             ],
         )
-    insert_ignore(conn, t.deliveries, page.records, DELIVERY_KEY)
+    add_records(conn, page.records)
     planned = sum(len(ids) for _, ids in page.batches)
     conn.execute(
         update(t.activities)
@@ -266,13 +268,28 @@ def count_attempt(conn: Connection, batch_id: str) -> None:
     conn.execute(update(t.delivery_batches).where(B.id == batch_id).values(attempts=B.attempts + 1))
 
 
+def add_records(conn: Connection, records: list[tuple]) -> None:
+    """Insert delivery records, keeping any that already exist (a batch redelivered after a
+    crash). They go to the driver as tuples: a run writes one per endpoint, and building and
+    binding them through SQL expressions cost more than the database's own work."""
+    if not records:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {t.deliveries.name} ({', '.join(RECORD_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(RECORD_COLUMNS))}) "
+        "ON CONFLICT (app_id, endpoint_id, activity_id) DO NOTHING",
+        records,
+    )
+
+
 @dataclass
 class Settlement:
     """A delivered batch: its records and what to add to its activity's counters."""
 
     key: ActivityKey
     batch_id: str
-    records: list[dict]
+    records: list[tuple]  # in RECORD_COLUMNS order
     succeeded: int = 0
     failed: int = 0
     dropped: int = 0  # handed out for delivery but never given to the channel
@@ -295,7 +312,7 @@ def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
         ).scalars()
     )
     fresh = [s for s in settlements if s.batch_id in closed]
-    insert_ignore(conn, t.deliveries, [r for s in fresh for r in s.records], DELIVERY_KEY)
+    add_records(conn, [r for s in fresh for r in s.records])
     totals: dict[ActivityKey, list[int]] = {}
     metrics: dict[ActivityKey, dict[str, int]] = {}
     for s in fresh:
