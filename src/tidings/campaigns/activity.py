@@ -17,7 +17,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ import orjson
 
 from tidings.channels import Attempt
 from tidings.domain import delivery, schedules
-from tidings.domain.common import format_date, now_iso, parse_date
+from tidings.domain.common import format_date, now_iso, parse_date, random_uuid
 from tidings.domain.errors import NotFound
 from tidings.store import apps, audience, campaigns, endpoints, runs, secrets
 from tidings.store.runs import ActivityKey, PlannedPage, Settlement
@@ -352,7 +351,7 @@ class ActivityRun:
         eligible = self._apply_limits(context, eligible, page, now, stamp, counts)
         for start in range(0, len(eligible), delivery.BATCH_SIZE):
             chunk = eligible[start : start + delivery.BATCH_SIZE]
-            page.batches.append((str(uuid.uuid4()), [m.id for m in chunk]))
+            page.batches.append((random_uuid(), [m.id for m in chunk]))
         metrics = self._count(counts)
         owner = self.engine.owner
         if not self.db.transact(lambda conn: runs.save_page(conn, key, owner, after, page, metrics, stamp)):

@@ -3,12 +3,11 @@ function's resource policy says Pinpoint may invoke it for this campaign."""
 
 from __future__ import annotations
 
-import uuid
-
 from tidings.channels import Attempt
 from tidings.config import Settings
 from tidings.domain import delivery
 from tidings.domain import functions as function_rules
+from tidings.domain.common import random_uuid
 from tidings.domain.errors import NotFound, Throttled, TidingsError
 from tidings.functions.service import FunctionService
 from tidings.store.functions import FunctionRecord
@@ -49,7 +48,7 @@ class FunctionChannel:
                 record=record,
                 wait=True,
                 timeout_s=timeout_s,
-                request_id=str(uuid.uuid4()),
+                request_id=random_uuid(),
                 trusted_payload=True,
             )
         except NotFound as exc:

@@ -10,8 +10,8 @@ Rows carry the stored endpoint JSON as text, ready to be spliced into payloads.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -43,8 +43,9 @@ _JSON_PATHS = {"Attributes": "$.Attributes", "UserAttributes": "$.User.UserAttri
 _PG_PATHS = {"Attributes": ("Attributes",), "UserAttributes": ("User", "UserAttributes")}
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
+    """One endpoint of a segment, as a run needs it (a tuple: a run makes one per endpoint)."""
+
     id: str
     cohort_id: int
     doc: str  # the stored endpoint JSON, as text
@@ -110,11 +111,10 @@ class PageReader:
         query = self.query if after is None else self.query.where(E.id > after)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(E.id).limit(size)).all()
-        members = [
-            Member(row.id, row.cohort_id, row.doc, row.channel_type, row.opt_out, row.endpoint_status)
-            for row in rows
-            if self.check is None or seg.matches(self.check, orjson.loads(row.doc))
-        ]
+        # The query selects Member's fields in Member's order.
+        members = [Member._make(row) for row in rows]
+        if self.check is not None:
+            members = [m for m in members if seg.matches(self.check, orjson.loads(m.doc))]
         return members, (rows[-1].id if len(rows) == size else None)
 
 
