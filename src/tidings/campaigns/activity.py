@@ -190,10 +190,10 @@ class ActivityRun:
                 while not self.planned and self.stop is None and not faults:
                     # The next page is planned (in a worker thread) while this one's
                     # batches are handed out.
-                    page = await (planning or asyncio.to_thread(self._plan_page, context))
+                    page = await (planning or self._plan_page(context))
                     planning = None
                     if not self.planned and self.stop is None:
-                        planning = asyncio.ensure_future(asyncio.to_thread(self._plan_page, context))
+                        planning = asyncio.ensure_future(self._plan_page(context))
                     for batch_id, _ in page.batches:
                         if self.stop is None:
                             await submit(batch_id)
@@ -311,19 +311,39 @@ class ActivityRun:
 
     # --- planning -------------------------------------------------------------------------
 
-    def _plan_page(self, context: Context) -> PlannedPage:
+    async def _plan_page(self, context: Context) -> PlannedPage:
+        """Plan the next page: decided in a worker thread, written with the run writer's
+        group commit; its batches are handed out only once it is written."""
+        after = self.cursor
+        page, eligible, metrics = await asyncio.to_thread(self._decide_page, context, after)
+        if page.done is None:
+            return PlannedPage(self.cursor, False)
+        key, owner, stamp = self.key, self.engine.owner, page.created
+        if not await self.engine.writer.write(lambda conn: runs.save_page(conn, key, owner, after, page, metrics, stamp)):
+            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+            page.batches = []
+            return page
+        for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
+            self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
+        self.cursor, self.planned = page.cursor, page.done
+        return page
+
+    def _decide_page(
+        self, context: Context, after: str | None
+    ) -> tuple[PlannedPage, list[audience.Member], dict[str, int]]:
+        """Read the page after ``after`` and decide each endpoint: skipped with a record, or
+        eligible, in batches. A page whose ``done`` is None was not read (the run halts)."""
         key = self.key
         with self.db.read() as conn:
             status = runs.campaign_status(conn, key.app_id, key.campaign_id)
         if status in (None, "DELETED", "PAUSED"):
             self.halt(status or "DELETED")
-            return PlannedPage(self.cursor, False)
-        after = self.cursor
+            return PlannedPage(after, None), [], {}
         members, cursor = context.reader.page(after, PAGE_SIZE)
-        page = PlannedPage(cursor=cursor, done=cursor is None)
-        counts: Counter[str] = Counter()
         now = datetime.now(UTC)
         stamp = format_date(now)
+        page = PlannedPage(cursor=cursor, done=cursor is None, created=stamp)
+        counts: Counter[str] = Counter()
         if context.schedule.get("IsLocalTime"):
             members = self._due_locally(context, members, page, now, counts)
         channel = context.plan.channel
@@ -352,16 +372,7 @@ class ActivityRun:
         for start in range(0, len(eligible), delivery.BATCH_SIZE):
             chunk = eligible[start : start + delivery.BATCH_SIZE]
             page.batches.append((random_uuid(), [m.id for m in chunk]))
-        metrics = self._count(counts)
-        owner = self.engine.owner
-        if not self.db.transact(lambda conn: runs.save_page(conn, key, owner, after, page, metrics, stamp)):
-            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
-            page.batches = []
-            return page
-        for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
-            self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
-        self.cursor, self.planned = page.cursor, page.done
-        return page
+        return page, eligible, self._count(counts)
 
     def _count(self, counts: Counter[str] | dict[str, int], **absolute: int) -> dict[str, int]:
         """Add to the activity's metrics (planning runs in a worker thread, delivery on the
@@ -556,7 +567,7 @@ class ActivityRun:
 
     async def _settle(self, settlement: Settlement, counts: dict[str, int]) -> None:
         """Write a delivered batch's outcome; its counts are ours only if this closed it."""
-        if await self.engine.settler.settle(settlement):
+        if await self.engine.writer.settle(settlement):
             self._count(counts)
 
     def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> tuple[Settlement, dict[str, int]]:

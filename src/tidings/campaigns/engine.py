@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime
 
 from tidings.campaigns.activity import ActivityRun
-from tidings.campaigns.settler import Settler
+from tidings.campaigns.writer import RunWriter
 from tidings.channels.function import FunctionChannel
 from tidings.channels.webhook import WebhookSender, delivery_headers
 from tidings.config import Settings
@@ -46,7 +46,7 @@ class CampaignEngine:
         self.owner = str(uuid.uuid4())
         self.function_channel = FunctionChannel(functions, settings)
         self.webhooks = WebhookSender()
-        self.settler = Settler(db)
+        self.writer = RunWriter(db)
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
@@ -62,7 +62,7 @@ class CampaignEngine:
         if self.db.is_sqlite:
             self.db.transact(lambda conn: runs.release_all(conn))
         self._event_loop = asyncio.get_running_loop()
-        self.settler.start()
+        self.writer.start()
         self._loop_task = self._event_loop.create_task(self._loop())
         self._renew_task = self._event_loop.create_task(self._renew_leases())
 
@@ -76,7 +76,7 @@ class CampaignEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.settler.stop()
+        await self.writer.stop()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.db.transact, lambda conn: runs.release_all(conn, self.owner))
         await self.webhooks.close()

@@ -45,7 +45,8 @@ class PlannedPage:
     """What one planning step produced."""
 
     cursor: str | None
-    done: bool
+    done: bool | None  # None: the page was not read (the run is halting)
+    created: str = ""  # when it was planned
     batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (batch id, endpoint ids)
     records: list[tuple] = field(default_factory=list)  # delivery records of skipped endpoints
     wave_until: str | None = None  # local time: the bound of the wave this pass plans
