@@ -39,6 +39,7 @@ log = logging.getLogger("tidings.campaigns")
 
 PAGE_SIZE = 1000
 MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
+PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
 # Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
 TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
 
@@ -182,24 +183,32 @@ class ActivityRun:
             while in_flight or settling:
                 await asyncio.wait(in_flight | settling)
 
-        planning: asyncio.Future[PlannedPage] | None = None
+        async def plan_pass(planned: asyncio.Queue[str | None]) -> None:
+            """Plan pages until the pass is done, at most PLANNED_AHEAD batches ahead of
+            the ones handed out."""
+            failure: Exception | None = None
+            try:
+                while not self.planned and self.stop is None and not faults:
+                    for batch_id, _ in (await self._plan_page(context)).batches:
+                        await planned.put(batch_id)
+            except Exception as exc:  # the pass ends either way; the run learns why after
+                failure = exc
+            await planned.put(None)
+            if failure is not None:
+                raise failure
+
+        planner: asyncio.Task | None = None
         try:
             for batch_id in await asyncio.to_thread(self._resume):
                 await submit(batch_id)
             while self.stop is None and not faults:
-                while not self.planned and self.stop is None and not faults:
-                    # The next page is planned (in a worker thread) while this one's
-                    # batches are handed out.
-                    page = await (planning or self._plan_page(context))
-                    planning = None
-                    if not self.planned and self.stop is None:
-                        planning = asyncio.ensure_future(self._plan_page(context))
-                    for batch_id, _ in page.batches:
-                        if self.stop is None:
-                            await submit(batch_id)
-                if planning is not None:  # stopped while a page was being planned
-                    await planning
-                    planning = None
+                planned: asyncio.Queue[str | None] = asyncio.Queue(PLANNED_AHEAD)
+                planner = asyncio.create_task(plan_pass(planned))
+                while (batch_id := await planned.get()) is not None:
+                    if self.stop is None:
+                        await submit(batch_id)
+                await planner  # raises what stopped the planning
+                planner = None
                 if self.next_wave_at is None or self.stop is not None:
                     break
                 await drain()  # the next wave skips what this one sent, so let it settle first
@@ -211,8 +220,8 @@ class ActivityRun:
         finally:
             for task in in_flight | settling:
                 task.cancel()
-            if planning is not None:
-                planning.cancel()
+            if planner is not None:
+                planner.cancel()
         if self.stop is not None:
             raise self.stop
 
@@ -318,8 +327,7 @@ class ActivityRun:
         page, eligible, metrics = await asyncio.to_thread(self._decide_page, context, after)
         if page.done is None:
             return PlannedPage(self.cursor, False)
-        key, owner, stamp = self.key, self.engine.owner, page.created
-        if not await self.engine.writer.write(lambda conn: runs.save_page(conn, key, owner, after, page, metrics, stamp)):
+        if not await self.engine.writer.save_page(runs.PageWrite(self.key, self.engine.owner, after, page, metrics)):
             self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
             page.batches = []
             return page

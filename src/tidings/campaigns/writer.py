@@ -1,87 +1,148 @@
-"""Group commit for the writes of campaign runs.
+"""Group commit for the writes of campaign runs, in a helper process.
 
 Every step of a run is written before the run goes on: a planned page (its batches with the
 checkpoint that produced them) before its batches are handed out, a delivered batch (its
 delivery records, its activity's counters, its ``done`` mark) before it counts as settled.
 One transaction per step made commits, and waits for SQLite's single write lock, the most
 expensive part of a run. So the steps that arrive while a transaction is being written wait
-and go together into the next one, written by one task, in arrival order. A caller gets its
-answer only once its step is committed, so nothing is counted or acknowledged that a crash
-could still lose.
+and go together into the next one, in arrival order. A caller gets its answer only once its
+step is committed, so nothing is counted or acknowledged that a crash could still lose.
+
+The transactions run in a helper process with its own connection: writing a run's records
+(one per endpoint) costs about as much as everything else in the run, and there it uses
+the machine's other core and never holds the server's interpreter lock. Steps travel as
+plain data (``runs.PageWrite``, ``runs.Settlement``). Should the helper die, the group it
+had fails like any store fault (the run stops and is taken up again from the store) and the
+next group starts a new helper. An in-memory SQLite store, which another process cannot
+open, is written in a worker thread instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import Any
-
-from sqlalchemy import Connection
 
 from tidings.store import runs
 from tidings.store.db import Database
-from tidings.store.runs import Settlement
+from tidings.store.runs import PageWrite, Settlement
 
-MAX_GROUP = 256  # steps per transaction; bounds the transaction's size and the wait
+MAX_GROUP_RECORDS = 2500  # delivery records per transaction; bounds its size and the wait
+# Groups handed to the helper at once: it starts the next transaction as soon as one commits,
+# instead of idling while the server answers the callers and gathers the next group. Groups
+# are independent: a page's batches are settled only after it is written, and a run writes
+# its next page only after the previous one.
+GROUPS_IN_FLIGHT = 2
 
 
 class RunWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.waiting: list[tuple[Settlement | Callable[[Connection], Any], asyncio.Future]] = []
+        self.waiting: list[tuple[PageWrite | Settlement, asyncio.Future]] = []
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.groups: set[asyncio.Task] = set()  # groups being committed
+        self.helper: Executor | None = None
+        self.in_process = db.is_sqlite and db.engine.url.database in (None, "", ":memory:")
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._write())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        for task in (self.task, *self.groups):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for _, future in self.waiting:
             future.cancel()
         self.waiting.clear()
+        if self.helper is not None:
+            await asyncio.to_thread(self.helper.shutdown, True, cancel_futures=True)
+            self.helper = None
+
+    async def save_page(self, step: PageWrite) -> bool:
+        """Write a planned page; False when it was fenced off (see ``runs.save_page``)."""
+        return await self._enqueue(step)
 
     async def settle(self, settlement: Settlement) -> bool:
         """Record a delivered batch; True when this call closed it (False: it was closed before)."""
         return await self._enqueue(settlement)
 
-    async def write(self, step: Callable[[Connection], Any]) -> Any:
-        """Run ``step`` in the next group's transaction; its result once committed."""
-        return await self._enqueue(step)
-
-    async def _enqueue(self, item: Settlement | Callable[[Connection], Any]) -> Any:
+    async def _enqueue(self, item: PageWrite | Settlement) -> bool:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
         self.ready.set()
         return await future
 
     async def _write(self) -> None:
+        groups = self.groups
         while True:
             await self.ready.wait()
             self.ready.clear()
             while self.waiting:
-                group, self.waiting = self.waiting[:MAX_GROUP], self.waiting[MAX_GROUP:]
-                settlements = [item for item, _ in group if isinstance(item, Settlement)]
-                steps = [item for item, _ in group if not isinstance(item, Settlement)]
-                try:
-                    results, closed = await asyncio.to_thread(self.db.transact, partial(_group, steps, settlements))
-                except Exception as exc:  # the whole group is rolled back; each caller learns why
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                if len(groups) >= GROUPS_IN_FLIGHT:
+                    await asyncio.wait(groups, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                answers = iter(results)
-                for item, future in group:
-                    answer = item.batch_id in closed if isinstance(item, Settlement) else next(answers)
-                    if not future.done():
-                        future.set_result(answer)
+                task = asyncio.create_task(self._commit(self._next_group()))
+                groups.add(task)
+                task.add_done_callback(groups.discard)
+
+    async def _commit(self, group: list[tuple[PageWrite | Settlement, asyncio.Future]]) -> None:
+        pages = [item for item, _ in group if isinstance(item, PageWrite)]
+        settlements = [item for item, _ in group if isinstance(item, Settlement)]
+        try:
+            written, closed = await self._transact(pages, settlements)
+        except asyncio.CancelledError:  # the server is stopping
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # the whole group is rolled back; each caller learns why
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        answers = iter(written)
+        for item, future in group:
+            answer = item.batch_id in closed if isinstance(item, Settlement) else next(answers)
+            if not future.done():
+                future.set_result(answer)
+
+    def _next_group(self) -> list[tuple[PageWrite | Settlement, asyncio.Future]]:
+        """Every planned page waiting (a run's batches wait for them), then settled batches
+        up to MAX_GROUP_RECORDS records, so that a page never waits behind a long write."""
+        group = [entry for entry in self.waiting if isinstance(entry[0], PageWrite)]
+        records = 0
+        for entry in self.waiting:
+            if isinstance(entry[0], Settlement) and (records < MAX_GROUP_RECORDS or not group):
+                group.append(entry)
+                records += len(entry[0].records)
+        taken = {id(entry) for entry in group}
+        self.waiting = [entry for entry in self.waiting if id(entry) not in taken]
+        return group
+
+    async def _transact(self, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
+        if self.in_process:
+            return await asyncio.to_thread(self.db.transact, partial(runs.write_group, pages=pages, settlements=settlements))
+        if self.helper is None:
+            self.helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.helper, _write_in_helper, self.db.url, pages, settlements
+            )
+        except BrokenProcessPool:
+            self.helper = None
+            raise
 
 
-def _group(steps: list[Callable[[Connection], Any]], settlements: list[Settlement], conn: Connection) -> tuple[list, set[str]]:
-    """One group's transaction: the steps in arrival order, then the settled batches."""
-    return [step(conn) for step in steps], runs.settle(conn, settlements)
+_helper_db: Database | None = None  # the helper process's store
+
+
+def _write_in_helper(url: str, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
+    global _helper_db
+    if _helper_db is None or _helper_db.url != url:
+        _helper_db = Database(url)
+    return _helper_db.transact(partial(runs.write_group, pages=pages, settlements=settlements))

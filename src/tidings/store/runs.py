@@ -191,14 +191,24 @@ def mark_running(conn: Connection, key: ActivityKey, start: str) -> None:
     )
 
 
-def save_page(
-    conn: Connection, key: ActivityKey, owner: str, after: str | None, page: PlannedPage, metrics: dict, created: str
-) -> bool:
+@dataclass
+class PageWrite:
+    """A planning step to write (see ``save_page``)."""
+
+    key: ActivityKey
+    owner: str
+    after: str | None  # the checkpoint the page was planned from
+    page: PlannedPage
+    metrics: dict
+
+
+def save_page(conn: Connection, step: PageWrite) -> bool:
     """A planning step: its batches, its skip records and the checkpoint, together. Fenced:
     nothing is written (False) unless this server still holds the activity and its
     checkpoint is still ``after`` (the campaign deleted, or the activity taken over)."""
+    key, page = step.key, step.page
     row = conn.execute(
-        select(A.batch_count).where(key.where(), A.lease_owner == owner, A.cursor.is_not_distinct_from(after))
+        select(A.batch_count).where(key.where(), A.lease_owner == step.owner, A.cursor.is_not_distinct_from(step.after))
     ).first()
     if row is None:
         return False
@@ -216,7 +226,7 @@ def save_page(
                     "endpoint_ids": ids,
                     "state": "queued",
                     "attempts": 0,
-                    "created": created,
+                    "created": page.created,
                 }
                 for i, (batch_id, ids) in enumerate(page.batches)
             ],
@@ -231,7 +241,7 @@ def save_page(
             planned=1 if page.done else 0,
             batch_count=seq + len(page.batches),
             total_endpoint_count=A.total_endpoint_count + planned,
-            metrics=metrics,
+            metrics=step.metrics,
             wave_until=page.wave_until,
             next_wave_at=page.next_wave_at,
         )
@@ -295,6 +305,12 @@ class Settlement:
     failed: int = 0
     dropped: int = 0  # handed out for delivery but never given to the channel
     metrics: dict[str, int] = field(default_factory=dict)  # ExecutionMetrics counts to add
+
+
+def write_group(conn: Connection, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
+    """Several run steps in one transaction: planned pages in order (whether each was
+    written), then settled batches (the ids closed here)."""
+    return [save_page(conn, step) for step in pages], settle(conn, settlements)
 
 
 def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
