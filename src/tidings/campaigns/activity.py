@@ -13,11 +13,12 @@ checkpoint; a batch settled before the crash is never sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ log = logging.getLogger("tidings.campaigns")
 PAGE_SIZE = 1000
 MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
+PAGES_IN_WRITING = 3  # pages decided and waiting for their write
 # Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
 TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
 
@@ -183,27 +185,13 @@ class ActivityRun:
             while in_flight or settling:
                 await asyncio.wait(in_flight | settling)
 
-        async def plan_pass(planned: asyncio.Queue[str | None]) -> None:
-            """Plan pages until the pass is done, at most PLANNED_AHEAD batches ahead of
-            the ones handed out."""
-            failure: Exception | None = None
-            try:
-                while not self.planned and self.stop is None and not faults:
-                    for batch_id, _ in (await self._plan_page(context)).batches:
-                        await planned.put(batch_id)
-            except Exception as exc:  # the pass ends either way; the run learns why after
-                failure = exc
-            await planned.put(None)
-            if failure is not None:
-                raise failure
-
         planner: asyncio.Task | None = None
         try:
             for batch_id in await asyncio.to_thread(self._resume):
                 await submit(batch_id)
             while self.stop is None and not faults:
                 planned: asyncio.Queue[str | None] = asyncio.Queue(PLANNED_AHEAD)
-                planner = asyncio.create_task(plan_pass(planned))
+                planner = asyncio.create_task(self._plan_pass(context, planned, faults))
                 while (batch_id := await planned.get()) is not None:
                     if self.stop is None:
                         await submit(batch_id)
@@ -320,21 +308,47 @@ class ActivityRun:
 
     # --- planning -------------------------------------------------------------------------
 
-    async def _plan_page(self, context: Context) -> PlannedPage:
-        """Plan the next page: decided in a worker thread, written with the run writer's
-        group commit; its batches are handed out only once it is written."""
-        after = self.cursor
-        page, eligible, metrics = await asyncio.to_thread(self._decide_page, context, after)
-        if page.done is None:
-            return PlannedPage(self.cursor, False)
-        if not await self.engine.writer.save_page(runs.PageWrite(self.key, self.engine.owner, after, page, metrics)):
-            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
-            page.batches = []
-            return page
-        for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
-            self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
-        self.cursor, self.planned = page.cursor, page.done
-        return page
+    async def _plan_pass(self, context: Context, planned: asyncio.Queue[str | None], faults: list) -> None:
+        """Plan pages from the checkpoint until the pass is done, putting their batches in
+        ``planned`` (at most PLANNED_AHEAD ahead of the ones handed out), then None.
+
+        A page is decided in a worker thread and written with the run writer's group commit;
+        its batches are handed out only once it is written. The next page is decided while
+        the previous one is being written (up to PAGES_IN_WRITING), each written from the
+        checkpoint its predecessor leaves, in order."""
+        writing: deque[tuple[PlannedPage, list[audience.Member], asyncio.Future[bool]]] = deque()
+        after, done = self.cursor, self.planned
+        failure: Exception | None = None
+        try:
+            while writing or (not done and self.stop is None and not faults):
+                if not done and len(writing) < PAGES_IN_WRITING and self.stop is None and not faults:
+                    page, eligible, metrics = await asyncio.to_thread(self._decide_page, context, after)
+                    if page.done is None:  # halting: the campaign was paused or deleted
+                        done = True
+                        continue
+                    step = runs.PageWrite(self.key, self.engine.owner, after, page, metrics)
+                    writing.append((page, eligible, asyncio.ensure_future(self.engine.writer.save_page(step))))
+                    after, done = page.cursor, bool(page.done)
+                    continue
+                page, eligible, write = writing.popleft()
+                if not await write:
+                    self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+                    break
+                for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
+                    self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
+                self.cursor, self.planned = page.cursor, bool(page.done)
+                for batch_id, _ in page.batches:
+                    await planned.put(batch_id)
+        except Exception as exc:  # the pass ends either way; the run learns why after
+            failure = exc
+        # Pages still being written when the pass ends early are never handed out: the run
+        # is stopping, and finishing it cancels their batches in the store.
+        for _, _, write in writing:
+            with contextlib.suppress(Exception):
+                await write
+        await planned.put(None)
+        if failure is not None:
+            raise failure
 
     def _decide_page(
         self, context: Context, after: str | None

@@ -14,7 +14,7 @@ the machine's other core and never holds the server's interpreter lock. Steps tr
 plain data (``runs.PageWrite``, ``runs.Settlement``). Should the helper die, the group it
 had fails like any store fault (the run stops and is taken up again from the store) and the
 next group starts a new helper. An in-memory SQLite store, which another process cannot
-open, is written in a worker thread instead.
+open, is written by one worker thread instead.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
@@ -125,14 +125,19 @@ class RunWriter:
         return group
 
     async def _transact(self, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
-        if self.in_process:
-            return await asyncio.to_thread(self.db.transact, partial(runs.write_group, pages=pages, settlements=settlements))
+        # One worker, so groups commit in the order they were formed (a run's pages must).
         if self.helper is None:
-            self.helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.helper, _write_in_helper, self.db.url, pages, settlements
+            self.helper = (
+                ThreadPoolExecutor(1, thread_name_prefix="tidings-run-writer")
+                if self.in_process
+                else ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             )
+        loop = asyncio.get_running_loop()
+        if self.in_process:
+            work = partial(runs.write_group, pages=pages, settlements=settlements)
+            return await loop.run_in_executor(self.helper, self.db.transact, work)
+        try:
+            return await loop.run_in_executor(self.helper, _write_in_helper, self.db.url, pages, settlements)
         except BrokenProcessPool:
             self.helper = None
             raise
