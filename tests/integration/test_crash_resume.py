@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -31,6 +32,19 @@ def database_url(request, tmp_path):
         yield url
 
 
+def _helper_processes(server_pid: int) -> list[int]:
+    """The server's multiprocessing helpers (function environments are other children)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path):
     server = Server(database_url, tmp_path / "server.log").start()
     try:
@@ -54,8 +68,15 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path)
         while len(recorded(out)) < BATCHES // 4:
             assert time.monotonic() < deadline, "the run did not get going"
             time.sleep(0.02)
+        helpers = _helper_processes(server.process.pid)
+        assert helpers, "the run's writes should go through a helper process"
         server.process.kill()  # SIGKILL: no shutdown code runs
         server.process.wait()
+        # The helper follows its server: nothing lingers holding the store.
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() and not _is_zombie(pid) for pid in helpers):
+            assert time.monotonic() < deadline, f"helper processes {helpers} outlived the killed server"
+            time.sleep(0.1)
     except BaseException:
         server.stop()
         raise

@@ -13,8 +13,8 @@ The transactions run in a helper process with its own connection: writing a run'
 the machine's other core and never holds the server's interpreter lock. Steps travel as
 plain data (``runs.PageWrite``, ``runs.Settlement``). Should the helper die, the group it
 had fails like any store fault (the run stops and is taken up again from the store) and the
-next group starts a new helper. An in-memory SQLite store, which another process cannot
-open, is written by one worker thread instead.
+next group starts a new helper; should the server die, the helper ends too. An in-memory
+SQLite store, which another process cannot open, is written by one worker thread instead.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -36,6 +39,7 @@ MAX_GROUP_RECORDS = 2500  # delivery records per transaction; bounds its size an
 # are independent: a page's batches are settled only after it is written, and a run writes
 # its next page only after the previous one.
 GROUPS_IN_FLIGHT = 2
+PARENT_CHECK_S = 0.5  # how often the helper checks that the server is still there
 
 
 class RunWriter:
@@ -130,7 +134,9 @@ class RunWriter:
             self.helper = (
                 ThreadPoolExecutor(1, thread_name_prefix="tidings-run-writer")
                 if self.in_process
-                else ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                else ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent, initargs=(os.getpid(),)
+                )
             )
         loop = asyncio.get_running_loop()
         if self.in_process:
@@ -144,6 +150,18 @@ class RunWriter:
 
 
 _helper_db: Database | None = None  # the helper process's store
+
+
+def _follow_parent(parent: int) -> None:
+    """In the helper: end when the server ends, however it ends (SIGKILL included), rather
+    than linger holding a connection. A transaction it was writing is rolled back."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tidings-follow-parent", daemon=True).start()
 
 
 def _write_in_helper(url: str, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
