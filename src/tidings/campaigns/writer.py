@@ -35,9 +35,10 @@ from tidings.store.runs import PageWrite, Settlement
 
 MAX_GROUP_RECORDS = 2500  # delivery records per transaction; bounds its size and the wait
 # Groups handed to the helper at once: it starts the next transaction as soon as one commits,
-# instead of idling while the server answers the callers and gathers the next group. Groups
-# are independent: a page's batches are settled only after it is written, and a run writes
-# its next page only after the previous one.
+# instead of idling while the server answers the callers and gathers the next group. The
+# helper has one worker, so groups commit in the order they were formed, and a run's pages
+# (sent in order, each fenced on its predecessor's checkpoint) are written in order; a page
+# whose predecessor failed to commit is fenced off.
 GROUPS_IN_FLIGHT = 2
 PARENT_CHECK_S = 0.5  # how often the helper checks that the server is still there
 
