@@ -91,3 +91,16 @@ def migrated_store(backend: str, folder, *, migrate: bool = True):
             yield db
         finally:
             db.dispose()
+
+
+def read_store(url: str, query):
+    """``query(conn)`` in a read transaction on the store at ``url``: a test looking behind
+    the API at what a server (perhaps a killed one) left in the database."""
+    from tidings.store.db import Database
+
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return query(conn)
+    finally:
+        db.dispose()

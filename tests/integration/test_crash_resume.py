@@ -19,9 +19,9 @@ from tests.campaigns import (
     wait_for_status,
 )
 from tests.conftest import Server
-from tests.services import store_url
+from tests.processes import children, wait_until_gone
+from tests.services import read_store, store_url
 from tidings.store import schema
-from tidings.store.db import Database
 
 BATCHES = 60
 
@@ -30,19 +30,6 @@ BATCHES = 60
 def database_url(request, tmp_path):
     with store_url(request.param, tmp_path) as url:
         yield url
-
-
-def _helper_processes(server_pid: int) -> list[int]:
-    """The server's multiprocessing helpers (function environments are other children)."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path):
@@ -68,15 +55,14 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path)
         while len(recorded(out)) < BATCHES // 4:
             assert time.monotonic() < deadline, "the run did not get going"
             time.sleep(0.02)
-        helpers = _helper_processes(server.process.pid)
-        assert helpers, "the run's writes should go through a helper process"
+        helpers = children(server.process.pid)
+        assert any(b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers), (
+            "the run's writes should go through a helper process"
+        )
         server.process.kill()  # SIGKILL: no shutdown code runs
         server.process.wait()
-        # The helper follows its server: nothing lingers holding the store.
-        deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{pid}").exists() and not _is_zombie(pid) for pid in helpers):
-            assert time.monotonic() < deadline, f"helper processes {helpers} outlived the killed server"
-            time.sleep(0.1)
+        # The run writer and the function environments follow their server: nothing lingers.
+        wait_until_gone(helpers, "child processes")
     except BaseException:
         server.stop()
         raise
@@ -111,19 +97,9 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path)
 
 
 def _settled_batches(url: str) -> set[str]:
-    db = Database(url)
-    try:
-        with db.read() as conn:
-            query = select(schema.delivery_batches.c.id).where(schema.delivery_batches.c.state == "done")
-            return set(conn.execute(query).scalars())
-    finally:
-        db.dispose()
+    query = select(schema.delivery_batches.c.id).where(schema.delivery_batches.c.state == "done")
+    return read_store(url, lambda conn: set(conn.execute(query).scalars()))
 
 
 def _delivery_records(url: str) -> int:
-    db = Database(url)
-    try:
-        with db.read() as conn:
-            return len(conn.execute(select(schema.deliveries.c.endpoint_id)).all())
-    finally:
-        db.dispose()
+    return read_store(url, lambda conn: len(conn.execute(select(schema.deliveries.c.endpoint_id)).all()))

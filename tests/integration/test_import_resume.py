@@ -5,16 +5,15 @@ segment complete, and no reader process left behind."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Server
 from tests.jobs import import_job, minimal_rows, wait_for_job, write_lines
-from tests.services import store_url
+from tests.processes import children, wait_until_gone
+from tests.services import read_store, store_url
 from tidings.store import schema
-from tidings.store.db import Database
 
 ROWS = 150_000  # about 10 MB: large enough for the reader process and several chunks
 BAD_LINES = (7, 90_001)
@@ -24,19 +23,6 @@ BAD_LINES = (7, 90_001)
 def database_url(request, tmp_path):
     with store_url(request.param, tmp_path) as url:
         yield url
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_sigkill_mid_import_resumes_from_the_checkpoint(database_url, tmp_path):
@@ -67,10 +53,7 @@ def test_sigkill_mid_import_resumes_from_the_checkpoint(database_url, tmp_path):
     assert 0 < processed < ROWS, "the kill should land mid-import"
     assert cursor["offset"] > 0 and cursor["line"] == processed
     # A reader process stops when the server it writes to is gone.
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in readers):
-        assert time.monotonic() < deadline, f"reader processes {readers} outlived the server"
-        time.sleep(0.05)
+    wait_until_gone(readers, "reader processes")
 
     server.start()
     try:
@@ -87,30 +70,10 @@ def test_sigkill_mid_import_resumes_from_the_checkpoint(database_url, tmp_path):
     assert _endpoints(database_url) == ROWS - len(BAD_LINES)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; its parent (gone) would have reaped it
-
-
 def _checkpoint(url: str, job_id: str) -> tuple[dict, int]:
-    db = Database(url)
-    try:
-        with db.read() as conn:
-            row = conn.execute(select(schema.jobs).where(schema.jobs.c.id == job_id)).one()
-            return row.cursor, row.total_processed
-    finally:
-        db.dispose()
+    row = read_store(url, lambda conn: conn.execute(select(schema.jobs).where(schema.jobs.c.id == job_id)).one())
+    return row.cursor, row.total_processed
 
 
 def _endpoints(url: str) -> int:
-    db = Database(url)
-    try:
-        with db.read() as conn:
-            return conn.execute(select(func.count()).select_from(schema.endpoints)).scalar_one()
-    finally:
-        db.dispose()
-
-
+    return read_store(url, lambda conn: conn.execute(select(func.count()).select_from(schema.endpoints)).scalar_one())
