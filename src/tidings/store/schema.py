@@ -4,6 +4,7 @@ queries filter on are promoted to columns. Dates are Pinpoint's ISO 8601 strings
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Float,
     Index,
@@ -261,7 +262,21 @@ signing_secrets = Table(
     "signing_secrets",
     metadata,
     Column("app_id", Id, primary_key=True),
-    Column("secret", String(128), nullable=False),
+    Column("secret", Text, nullable=False),  # sealed (tidings.store.sealing)
+    Column("created", Stamp, nullable=False),
+    # While a rotation's overlap lasts, deliveries are signed with both secrets.
+    Column("previous_secret", Text),
+    Column("previous_until", Stamp),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("secret", Text, nullable=False),  # sealed (tidings.store.sealing)
+    Column("policy", Text),  # an IAM identity policy, JSON text; none: the key may do nothing
+    Column("is_root", Boolean, nullable=False),
     Column("created", Stamp, nullable=False),
 )
 
