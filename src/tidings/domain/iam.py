@@ -319,3 +319,14 @@ def evaluate(policy: dict | None, request: Request) -> Decision:
         return Decision(True, "Allow", allow.get("Sid"), f"statement {allow.get('Sid')!r} allows it")
     detail = "; ".join(reasons) if reasons else "the policy has no statements"
     return Decision(False, "ImplicitDeny", reason=f"no statement allows it ({detail})")
+
+
+def check_identity_policy(document: object) -> None:
+    """Refuse (InvalidInput) an identity policy a key cannot carry.
+
+    (Placeholder: only the outer shape is checked until identity policies are evaluated.)
+    """
+    from tidings.domain.errors import InvalidInput
+
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise InvalidInput("an identity policy is a JSON object with a Statement")
