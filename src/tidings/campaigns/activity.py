@@ -79,7 +79,7 @@ def invalid(message: str) -> Stop:
     return Stop("COMPLETED", message, campaign_status="INVALID")
 
 
-class LeaseLost(Stop):
+class ActivityLeftToAnother(Stop):
     """This server no longer holds the activity (another took it over, or the campaign is
     gone): it leaves without writing anything; batches in flight are redelivered by the
     new holder with the same idempotency keys."""
@@ -126,7 +126,7 @@ class ActivityRun:
         self.zones: dict[str, bool] = {}  # local time: zones seen in this pass -> all of them due
 
     def lose_lease(self) -> None:
-        self.stop = LeaseLost("another server took the activity over after this one stopped renewing its lease")
+        self.stop = ActivityLeftToAnother("another server took the activity over after this one stopped renewing its lease")
 
     def halt(self, campaign_status: str) -> None:
         """Stop handing out batches (the ones in flight finish)."""
@@ -142,7 +142,7 @@ class ActivityRun:
         try:
             context = await asyncio.to_thread(self._load)
             await self._deliver_all(context)
-        except LeaseLost as lost:
+        except ActivityLeftToAnother as lost:
             log.warning("activity %s of campaign %s left to another server: %s", self.key.id, self.key.campaign_id, lost)
             return
         except Stop as stop:
@@ -208,7 +208,7 @@ class ActivityRun:
                     break
                 await drain()  # the next wave skips what this one sent, so let it settle first
                 await self._wait_for_next_wave()
-            if not isinstance(self.stop, LeaseLost):
+            if not isinstance(self.stop, ActivityLeftToAnother):
                 await drain()
             if faults:
                 raise RuntimeError(f"a batch of activity {self.key.id} could not be settled") from faults[0]
@@ -235,7 +235,7 @@ class ActivityRun:
             self.db.transact, lambda conn: runs.next_wave(conn, self.key, owner, wave_from, wave_until)
         )
         if not started:
-            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+            self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
             return
         self.wave_from, self.wave_until, self.next_wave_at = wave_from, wave_until, None
         self.cursor, self.planned = None, False
@@ -339,7 +339,7 @@ class ActivityRun:
                     continue
                 page, eligible, write = writing.popleft()
                 if not await write:
-                    self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+                    self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
                     break
                 for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
                     self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}

@@ -43,7 +43,7 @@ log = logging.getLogger("tidings.jobs")
 ID_MEMBER = f"{MEMBER}.Id"
 
 
-class LeaseLost(Exception):
+class JobTakenOver(Exception):
     """Another server took the job over (this one stalled past its lease)."""
 
 
@@ -212,12 +212,12 @@ class ImportRun:
             progress = work(conn)
             until = time.time() + self.lease_s
             if not jobs.advance(conn, self.app_id, self.job_id, self.owner, until, **progress.values()):
-                raise LeaseLost()
+                raise JobTakenOver()
             return progress
 
         try:
             return self.db.transact(transaction)
-        except (LeaseLost, NotFound):
+        except (JobTakenOver, NotFound):
             log.warning("import job %s: the job was deleted or taken over; stopping", self.job_id)
             return None
 
