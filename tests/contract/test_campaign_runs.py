@@ -11,6 +11,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.campaigns import (
     activities,
     add_endpoints,
@@ -78,24 +80,121 @@ def test_function_channel_receives_every_eligible_endpoint_in_batches_of_50(pinp
     assert done["State"]["CampaignStatus"] == "COMPLETED"
 
 
-def test_missing_permission_fails_the_activity_and_invokes_nothing(pinpoint, lambda_client, app_id, tmp_path):
+def _soon(seconds: float = 2) -> dict:
+    start = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return {"Schedule": {"StartTime": start, "Frequency": "ONCE"}}
+
+
+def test_missing_permission_at_run_time_makes_the_campaign_invalid_and_invokes_nothing(
+    pinpoint, lambda_client, app_id, tmp_path
+):
     name = f"closed-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "events.jsonl"
     create_recording_function(lambda_client, name, out)
     # A statement for another campaign only.
     allow_pinpoint(lambda_client, name, f"arn:aws:mobiletargeting:us-east-1:000000000000:/apps/{app_id}/campaigns/other")
-    add_endpoints(pinpoint, app_id, 5)
+    ids = add_endpoints(pinpoint, app_id, 5)
     segment_id = everyone_segment(pinpoint, app_id)
 
-    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
-    wait_for_status(pinpoint, app_id, campaign["Id"])
+    # Starting a little later, the campaign is accepted: the permission could still come.
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name), **_soon())
+    done = wait_for_status(pinpoint, app_id, campaign["Id"], wanted=("INVALID",))
 
+    assert done["State"]["CampaignStatus"] == "INVALID"
     assert recorded(out) == []
     [activity] = activities(pinpoint, app_id, campaign["Id"])
-    assert activity["Result"] == "FAIL"
+    assert activity["State"] == "COMPLETED" and activity["Result"] == "FAIL"
     message = activity["ExecutionMetrics"]["Message"]
     assert "aws lambda add-permission" in message and name in message
     assert "pinpoint.us-east-1.amazonaws.com" in message and campaign["Id"] in message
+
+    # Granted, then written again with StartTime IMMEDIATE: the campaign runs again and completes.
+    lambda_client.add_permission(
+        FunctionName=name,
+        StatementId="all-campaigns",
+        Action="lambda:InvokeFunction",
+        Principal="pinpoint.us-east-1.amazonaws.com",
+        SourceArn=f"arn:aws:mobiletargeting:us-east-1:000000000000:apps/{app_id}/campaigns/*",
+    )
+    pinpoint.update_campaign(
+        ApplicationId=app_id,
+        CampaignId=campaign["Id"],
+        WriteCampaignRequest={"Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"}},
+    )
+    done = wait_for_status(pinpoint, app_id, campaign["Id"])
+    assert done["State"]["CampaignStatus"] == "COMPLETED"
+    assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == ids
+    assert sorted(a["Result"] for a in activities(pinpoint, app_id, campaign["Id"])) == ["FAIL", "SUCCESS"]
+
+
+def test_a_campaign_that_cannot_invoke_its_function_is_refused_when_written(pinpoint, lambda_client, app_id, tmp_path):
+    add_endpoints(pinpoint, app_id, 2)
+    segment_id = everyone_segment(pinpoint, app_id)
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as refused:
+        _campaign(pinpoint, app_id, segment_id, **_custom(missing))
+    message = refused.value.response["Error"]["Message"]
+    assert "CustomDeliveryConfiguration.DeliveryUri" in message and missing in message
+    assert "does not exist" in message and "create-function" in message
+    # A later start leaves time to create it.
+    assert _campaign(pinpoint, app_id, segment_id, **_custom(missing), **_soon(600))["State"] == {
+        "CampaignStatus": "SCHEDULED"
+    }
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as refused:
+        _campaign(
+            pinpoint, app_id, segment_id,
+            MessageConfiguration={"SMSMessage": {"Body": "hi"}},
+            Hook={"LambdaFunctionName": missing, "Mode": "DELIVERY"},
+        )  # fmt: skip
+    assert refused.value.response["Error"]["Message"].startswith("Hook: ")
+
+    # It exists but may not be invoked: a start at once is refused with the grant to make,
+    # a later start is accepted.
+    name = f"closed-{uuid.uuid4().hex[:8]}"
+    create_recording_function(lambda_client, name, tmp_path / "events.jsonl")
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as refused:
+        _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    message = refused.value.response["Error"]["Message"]
+    assert "aws lambda add-permission" in message and f"apps/{app_id}/campaigns/*" in message
+    assert "was not created" in message
+    assert len(pinpoint.get_campaigns(ApplicationId=app_id)["CampaignsResponse"]["Item"]) == 1
+    later = _campaign(pinpoint, app_id, segment_id, **_custom(name), **_soon(600))
+    assert later["State"]["CampaignStatus"] == "SCHEDULED"
+    # Moving it to IMMEDIATE without the grant is refused too, and changes nothing.
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as refused:
+        pinpoint.update_campaign(
+            ApplicationId=app_id,
+            CampaignId=later["Id"],
+            WriteCampaignRequest={"Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"}},
+        )
+    assert "was not applied" in refused.value.response["Error"]["Message"]
+    stored = pinpoint.get_campaign(ApplicationId=app_id, CampaignId=later["Id"])["CampaignResponse"]
+    assert stored["Version"] == 1 and stored["Schedule"] == later["Schedule"]
+
+
+def test_a_completed_one_off_campaign_runs_again_when_written_with_a_new_start(pinpoint, lambda_client, app_id, tmp_path):
+    name, out = recording_channel(lambda_client, tmp_path, "again")
+    ids = add_endpoints(pinpoint, app_id, 3)
+    segment_id = everyone_segment(pinpoint, app_id)
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    # An update without Schedule changes the campaign and starts nothing.
+    pinpoint.update_campaign(ApplicationId=app_id, CampaignId=campaign["Id"], WriteCampaignRequest={"Name": "renamed"})
+    time.sleep(1.5)
+    assert len(activities(pinpoint, app_id, campaign["Id"])) == 1
+
+    for _ in range(2):  # IMMEDIATE again, then a start a moment ahead
+        schedule = {"Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"}} if _ == 0 else _soon()
+        pinpoint.update_campaign(ApplicationId=app_id, CampaignId=campaign["Id"], WriteCampaignRequest=schedule)
+        runs = 2 + _
+        deadline = time.monotonic() + 60
+        while len(activities(pinpoint, app_id, campaign["Id"])) < runs and time.monotonic() < deadline:
+            time.sleep(0.2)
+        wait_for_status(pinpoint, app_id, campaign["Id"])
+    assert [a["Result"] for a in activities(pinpoint, app_id, campaign["Id"])] == ["SUCCESS"] * 3
+    sent = [i for e in recorded(out) for i in e["Endpoints"]]
+    assert sorted(sent) == sorted(ids * 3)
 
 
 def test_treatments_and_holdout_split_by_cohort(pinpoint, lambda_client, app_id, tmp_path):

@@ -206,3 +206,33 @@ def test_errors_have_lambdas_shape(server, make):
     assert response.getheader("x-amzn-ErrorType") == "ResourceNotFoundException"
     assert body["Type"] == "User"
     assert body["Message"] == body["message"]
+
+
+@pytest.mark.parametrize(
+    "member, value",
+    [
+        ("Layers", ["arn:aws:lambda:us-east-1:000000000000:layer:deps:1"]),
+        ("VpcConfig", {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}),
+        ("DeadLetterConfig", {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}),
+        ("KMSKeyArn", "arn:aws:kms:us-east-1:000000000000:key/1234"),
+        ("Publish", True),
+    ],
+)
+def test_configuration_tidings_cannot_act_on_is_refused(lambda_client, make, member, value):
+    name = f"refused-{member.lower()}"
+    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as refused:
+        make(name, **{member: value})
+    assert member in refused.value.response["Error"]["Message"]
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_function(FunctionName=name)
+
+
+def test_empty_forms_that_tools_send_by_default_are_accepted(lambda_client, make):
+    created = make(Layers=[], VpcConfig={"SubnetIds": [], "SecurityGroupIds": []}, DeadLetterConfig={}, Publish=False)
+    name = created["FunctionName"]
+    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as refused:
+        lambda_client.update_function_configuration(FunctionName=name, Layers=["arn:aws:lambda:us-east-1:000000000000:layer:x:1"])
+    assert "Layers" in refused.value.response["Error"]["Message"]
+    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as refused:
+        lambda_client.update_function_code(FunctionName=name, ZipFile=CODE, Publish=True)
+    assert "Publish" in refused.value.response["Error"]["Message"]

@@ -65,14 +65,21 @@ class Context:
 
 
 class Stop(Exception):
-    """The activity ends early: paused, cancelled or failed, with a reason for people."""
+    """The activity ends early: paused, cancelled or failed, with a reason for people.
+    ``campaign_status`` is the status the campaign takes at once: PAUSED after too many
+    failed batches, INVALID when its configuration cannot work (no segment, no channel, a
+    function that is missing or may not be invoked) until someone changes it."""
 
-    def __init__(self, state: str, message: str, *, result: str = "FAIL", pause_campaign: bool = False) -> None:
+    def __init__(self, state: str, message: str, *, result: str = "FAIL", campaign_status: str | None = None) -> None:
         super().__init__(message)
-        self.state, self.message, self.result, self.pause_campaign = state, message, result, pause_campaign
+        self.state, self.message, self.result, self.campaign_status = state, message, result, campaign_status
 
 
-class LeaseLost(Stop):
+def invalid(message: str) -> Stop:
+    return Stop("COMPLETED", message, campaign_status="INVALID")
+
+
+class ActivityLeftToAnother(Stop):
     """This server no longer holds the activity (another took it over, or the campaign is
     gone): it leaves without writing anything; batches in flight are redelivered by the
     new holder with the same idempotency keys."""
@@ -119,7 +126,7 @@ class ActivityRun:
         self.zones: dict[str, bool] = {}  # local time: zones seen in this pass -> all of them due
 
     def lose_lease(self) -> None:
-        self.stop = LeaseLost("another server took the activity over after this one stopped renewing its lease")
+        self.stop = ActivityLeftToAnother("another server took the activity over after this one stopped renewing its lease")
 
     def halt(self, campaign_status: str) -> None:
         """Stop handing out batches (the ones in flight finish)."""
@@ -135,13 +142,13 @@ class ActivityRun:
         try:
             context = await asyncio.to_thread(self._load)
             await self._deliver_all(context)
-        except LeaseLost as lost:
+        except ActivityLeftToAnother as lost:
             log.warning("activity %s of campaign %s left to another server: %s", self.key.id, self.key.campaign_id, lost)
             return
         except Stop as stop:
-            await asyncio.to_thread(self._finish, stop.state, stop.result, stop.message, stop.pause_campaign)
+            await asyncio.to_thread(self._finish, stop.state, stop.result, stop.message, stop.campaign_status)
             return
-        await asyncio.to_thread(self._finish, "COMPLETED", None, None, False)
+        await asyncio.to_thread(self._finish, "COMPLETED", None, None, None)
 
     async def _deliver_all(self, context: Context) -> None:
         window = max(1, self.settings.max_batches_in_flight)
@@ -201,7 +208,7 @@ class ActivityRun:
                     break
                 await drain()  # the next wave skips what this one sent, so let it settle first
                 await self._wait_for_next_wave()
-            if not isinstance(self.stop, LeaseLost):
+            if not isinstance(self.stop, ActivityLeftToAnother):
                 await drain()
             if faults:
                 raise RuntimeError(f"a batch of activity {self.key.id} could not be settled") from faults[0]
@@ -228,7 +235,7 @@ class ActivityRun:
             self.db.transact, lambda conn: runs.next_wave(conn, self.key, owner, wave_from, wave_until)
         )
         if not started:
-            self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+            self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
             return
         self.wave_from, self.wave_until, self.next_wave_at = wave_from, wave_until, None
         self.cursor, self.planned = None, False
@@ -247,10 +254,10 @@ class ActivityRun:
             try:
                 cond = audience.condition(conn, key.app_id, doc["SegmentId"], doc.get("SegmentVersion"), now)
             except NotFound as exc:
-                raise Stop("COMPLETED", f"the campaign's segment cannot be read: {exc}") from None
+                raise invalid(f"the campaign's segment cannot be read: {exc}") from None
         plan = delivery.plan_for(doc, row.treatment_id, app_settings)
         if plan.problem:
-            raise Stop("COMPLETED", plan.problem)
+            raise invalid(plan.problem)
         schedule = doc["Schedule"]
         limits = schedules.effective_limits(doc.get("Limits"), app_settings.get("Limits"))
         deadline = None
@@ -283,13 +290,13 @@ class ActivityRun:
         if channel.kind == "function":
             context.function, problem = functions.authorize(channel.target, context.campaign_arn)
             if problem:
-                raise Stop("COMPLETED", problem)
+                raise invalid(problem)
         else:
             context.secret = self.db.transact(lambda conn: secrets.signing_secret(conn, key.app_id))
         if plan.filter_function:
             context.filter_function, problem = functions.authorize(plan.filter_function, context.campaign_arn)
             if problem:
-                raise Stop("COMPLETED", f"FILTER hook: {problem}")
+                raise invalid(f"FILTER hook: {problem}")
         self.db.transact(lambda conn: runs.mark_running(conn, key, now_iso()))
         return context
 
@@ -332,7 +339,7 @@ class ActivityRun:
                     continue
                 page, eligible, write = writing.popleft()
                 if not await write:
-                    self.stop = LeaseLost("the campaign was deleted or another server took the activity over")
+                    self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
                     break
                 for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
                     self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
@@ -578,7 +585,7 @@ class ActivityRun:
                     "PAUSED",
                     f"{self.consecutive_failures} batches in a row failed, so the campaign was paused; "
                     f"the last failure: {reason}. Fix the channel, then resume with UpdateCampaign IsPaused=false",
-                    pause_campaign=True,
+                    campaign_status="PAUSED",
                 )
         elif kept:
             self.consecutive_failures = 0
@@ -605,7 +612,7 @@ class ActivityRun:
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
         return await self.engine.webhooks.post(url, body, headers, timeout), b""
 
-    def _finish(self, state: str, result: str | None, message: str | None, pause_campaign: bool) -> None:
+    def _finish(self, state: str, result: str | None, message: str | None, campaign_status: str | None) -> None:
         """End the activity; without a ``result``, it failed when nothing it handed over succeeded."""
         metrics = self._count({})
         status = self.db.transact(
@@ -618,7 +625,7 @@ class ActivityRun:
                 end=now_iso(),
                 metrics=metrics,
                 message=message,
-                pause_campaign=pause_campaign,
+                campaign_status=campaign_status,
             )
         )
         if message:

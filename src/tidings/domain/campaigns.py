@@ -312,12 +312,18 @@ def _check_schedule(schedule: dict, where: str, now: datetime, old_start: str | 
     check_quiet_time(schedule.get("QuietTime") or {}, f"{where}.QuietTime")
 
 
+def starts_at_once(request: dict) -> bool:
+    """Whether writing this campaign starts a run right away."""
+    schedule = request.get("Schedule") or {}
+    return not request.get("IsPaused") and schedule.get("StartTime") == "IMMEDIATE"
+
+
 def initial_status(request: dict) -> str:
     return "PAUSED" if request.get("IsPaused") else "SCHEDULED"
 
 
 def after_update(
-    current: str, previous: dict, request: dict, now: datetime, *, running: bool
+    current: str, previous: dict, request: dict, now: datetime, *, running: bool, schedule_written: bool = False
 ) -> tuple[str, datetime | None, bool]:
     """The campaign's status after an update, when its next run starts, and whether the
     next run already planned stands (True: keep it, ignore the second value).
@@ -328,8 +334,14 @@ def after_update(
     campaign, or a series waiting for its next run, stays as it is unless its schedule
     changes; a new schedule written while a run is in progress applies after it. A series
     with no occurrence left is completed.
+
+    A finished campaign (COMPLETED, or INVALID after a run that could not work) runs again
+    when the update changes its schedule, or writes ``StartTime: IMMEDIATE``
+    (``schedule_written``): IMMEDIATE means "now", which is new at every write. An update
+    that leaves Schedule out never starts a run.
     """
     schedule_changed = request.get("Schedule") != previous.get("Schedule")
+    rerun = schedule_changed or (schedule_written and request["Schedule"].get("StartTime") == "IMMEDIATE")
     if current == "DELETED":
         return current, None, True
     if request.get("IsPaused"):
@@ -338,7 +350,9 @@ def after_update(
         if current == "EXECUTING" and not schedule_changed:
             return "EXECUTING", None, True
         return "EXECUTING", _run_after_current(request["Schedule"], now), False
-    if current in ("COMPLETED", "PENDING_NEXT_RUN") and not schedule_changed:
+    if current == "PENDING_NEXT_RUN" and not schedule_changed:
+        return current, None, True
+    if current in ("COMPLETED", "INVALID") and not rerun:
         return current, None, True
     next_run = next_run_after_write("SCHEDULED", request, now, update=True)
     if next_run is None and request["Schedule"].get("Frequency") not in EVENT_FREQUENCIES:

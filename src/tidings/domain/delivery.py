@@ -101,6 +101,22 @@ def plan_for(campaign: dict, treatment_id: str, app_settings: dict) -> Plan:
     return Plan(treatment_id, message, channel, filter_function, problem)
 
 
+def function_references(campaign: dict, app_settings: dict) -> list[tuple[str, str]]:
+    """The functions a campaign's runs would invoke, as (the setting that names it, reference),
+    each once: delivery channels of every treatment, then the FILTER hook."""
+    found: dict[str, str] = {}
+    # A write request's treatments have no ids yet: they are numbered as they will be stored.
+    treatments = [{**t, "Id": str(i + 1)} for i, t in enumerate(campaign.get("AdditionalTreatments") or [])]
+    campaign = {**campaign, "AdditionalTreatments": treatments}
+    for treatment_id in treatment_ids(campaign):
+        plan = plan_for(campaign, treatment_id, app_settings)
+        if plan.channel is not None and plan.channel.kind == "function":
+            found.setdefault(plan.channel.target, plan.channel.via)
+        if plan.filter_function:
+            found.setdefault(plan.filter_function, "Hook (FILTER)")
+    return [(via, reference) for reference, via in found.items()]
+
+
 def targeted_types(message: dict) -> frozenset[str]:
     """The endpoint channel types a message configuration reaches; all types when it has none."""
     types = {t for key in message if key in MESSAGE_CHANNELS for t in MESSAGE_CHANNELS[key]}

@@ -227,6 +227,24 @@ def user_id(doc: dict) -> str | None:
     return (doc.get("User") or {}).get("UserId")
 
 
+def address_keepers(written: Iterable[tuple[str, str | None, str]]) -> dict[str, str]:
+    """The shared-address rule, first half: of the endpoints written, as (id, address,
+    status) in the order written, which one keeps each address: the last ACTIVE one."""
+    return {address: endpoint_id for endpoint_id, address, status in written if address and status == "ACTIVE"}
+
+
+def displaced_by_address(keepers: dict[str, str], rivals: dict[str, dict]) -> list[str]:
+    """The shared-address rule, second half: an endpoint written with an address makes the
+    other ACTIVE endpoints with that address INACTIVE. ``rivals`` are the endpoints that
+    hold the keepers' addresses (id -> document, stored or written); returns the ids to
+    deactivate (with ``deactivated``)."""
+    return [
+        rival_id
+        for rival_id, rival in rivals.items()
+        if rival["EndpointStatus"] == "ACTIVE" and keepers.get(rival.get("Address")) not in (None, rival_id)
+    ]
+
+
 def make_room_for_user(doc: dict, others: list[tuple[str, dict]], member: str) -> list[str]:
     """Apply the 15-endpoints-per-user rule for an endpoint joining a user.
 

@@ -25,6 +25,37 @@ MAX_TIMEOUT_S = 900
 MAX_MEMORY_MB = 10_240
 MAX_POLICY_BYTES = 20 * 1024
 DEFAULTS = {"Timeout": 3, "MemorySize": 128, "Description": ""}
+# Configuration Lambda acts on and Tidings cannot: refused when set, rather than stored and
+# ignored. Each says why and what to do instead. Empty forms (no layers, a VpcConfig with no
+# subnets, a DeadLetterConfig without a target), which tools send by default, are fine.
+NOT_ACTED_ON = {
+    "Layers": "Tidings does not run layers; put the layer's files into the function's zip",
+    "VpcConfig": "functions run on the Tidings host's own network; VPC settings do not apply",
+    "DeadLetterConfig": (
+        "Tidings has no SQS queue or SNS topic to send failed Event invocations to; they are retried "
+        "twice and then logged"
+    ),
+    "FileSystemConfigs": "Tidings does not mount EFS file systems",
+    "KMSKeyArn": "Tidings keeps environment variables in its own store; there is no AWS KMS key to encrypt them with",
+    "CodeSigningConfigArn": "Tidings does not check code signatures",
+    "ImageConfig": "Tidings runs Zip packages only",
+}
+
+
+def check_no_publish(params: dict) -> None:
+    """Publish asks for a numbered version, and Tidings keeps $LATEST only."""
+    if params.get("Publish"):
+        raise InvalidInput(
+            "Publish is not supported: Tidings keeps only $LATEST (no numbered versions or aliases); "
+            "leave Publish out or false",
+            member="Publish",
+        )
+
+
+def _is_set(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_is_set(v) for v in value.values())
+    return bool(value)
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _SERVICE_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?")
 _AWS_PRINCIPAL = re.compile(r"arn:aws[a-zA-Z-]*:(iam|sts)::\d{12}:\S+")
@@ -110,6 +141,9 @@ def check_configuration(config: dict) -> None:
             f"have provided exceeded the 4KB limit. String measured: {size} bytes",
             member="Environment.Variables",
         )
+    for member, why in NOT_ACTED_ON.items():
+        if _is_set(config.get(member)):
+            raise InvalidInput(f"{member} is not supported: {why}. Leave {member} out", member=member)
     if config.get("PackageType", "Zip") != "Zip":
         raise InvalidInput("Tidings runs Zip packages only; PackageType Image is not supported", member="PackageType")
     if not config.get("Handler"):

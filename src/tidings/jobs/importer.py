@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,7 +33,7 @@ from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound
 from tidings.domain.imports import MEMBER, ItemCheck
 from tidings.jobs import reader
-from tidings.jobs.reader import ReadFailure
+from tidings.jobs.reader import NewEndpoint, PreparedRow, ReadFailure
 from tidings.jobs.sources import SourceError, pieces
 from tidings.store import apps, endpoints, imports, jobs, segments
 from tidings.store.db import Database
@@ -43,7 +43,7 @@ log = logging.getLogger("tidings.jobs")
 ID_MEMBER = f"{MEMBER}.Id"
 
 
-class LeaseLost(Exception):
+class JobTakenOver(Exception):
     """Another server took the job over (this one stalled past its lease)."""
 
 
@@ -212,12 +212,12 @@ class ImportRun:
             progress = work(conn)
             until = time.time() + self.lease_s
             if not jobs.advance(conn, self.app_id, self.job_id, self.owner, until, **progress.values()):
-                raise LeaseLost()
+                raise JobTakenOver()
             return progress
 
         try:
             return self.db.transact(transaction)
-        except (LeaseLost, NotFound):
+        except (JobTakenOver, NotFound):
             log.warning("import job %s: the job was deleted or taken over; stopping", self.job_id)
             return None
 
@@ -313,7 +313,7 @@ class ImportRun:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, rows: list[tuple], reader_filters: dict,
+    def _apply(self, conn: Connection, chunk_rows: list[tuple], reader_filters: dict,
                names: tuple = ()) -> tuple[list[tuple[int, str]], dict[str, int]]:  # fmt: skip
         """Write one chunk's prepared rows: the (line, message) of the rows refused, and how
         many endpoints of each channel type joined the member list.
@@ -323,6 +323,7 @@ class ImportRun:
         exist and the RemoveAttributes filters have not changed since; any other row goes
         through ``apply_update`` over what is stored (or written earlier in the chunk)."""
         app_id = self.app_id
+        rows = [_named(row) for row in chunk_rows]
         apps.get(conn, app_id, lock=True)
         filters = endpoints.filters(conn, app_id)
         speculation_holds = _normalized(filters) == _normalized(reader_filters)
@@ -330,7 +331,9 @@ class ImportRun:
         # Rows prepared as new endpoints need their names checked one by one only when the
         # chunk brings names the project does not know yet.
         names_to_check = bool(_pairs(names) - known)
-        stored = imports.docs(conn, app_id, list({r[1] for r in rows if r[1] is not None and not r[2]}))
+        stored = imports.docs(
+            conn, app_id, list({r.endpoint_id for r in rows if r.endpoint_id is not None and not r.generated})
+        )
         # Which rows take the slow path, with their requests decoded; which users they name.
         requests: dict[int, dict] = {}
         seen: set[str] = set()
@@ -343,15 +346,15 @@ class ImportRun:
                 user = request.get("User")
                 if user and user.get("UserId"):
                     named_users.add(user["UserId"])
-            elif type(new) is tuple and new[4]:
-                named_users.add(new[4])
+            elif type(new) is NewEndpoint and new.user_id:
+                named_users.add(new.user_id)
             seen.add(endpoint_id)
         by_user = imports.users_endpoints(conn, app_id, sorted(named_users)) if named_users else {}
         now, job_id, cohort = now_iso(), self.job_id, random.random
-        pending: dict[str, tuple | dict] = {}  # endpoint id -> prepared columns, or a document
+        pending: dict[str, NewEndpoint | dict] = {}  # endpoint id -> as prepared, or a document
         written: list[str] = []
         refused: list[tuple[int, str]] = []
-        user_rows: list[tuple] = []
+        user_rows: list[PreparedRow] = []
         new_names: set[tuple[str, str]] = set()
         for index, row in enumerate(rows):
             line, endpoint_id, generated, request_json, new, _ = row
@@ -364,13 +367,13 @@ class ImportRun:
                 if request is None:  # the endpoint is new: store it as the reader prepared it
                     if type(new) is str:
                         raise InvalidInput(new)
-                    if names_to_check and new[9]:
-                        fresh = _pairs(new[9]) - known
+                    if names_to_check and new.names:
+                        fresh = _pairs(new.names) - known
                         if fresh:
                             _check_name_room(known, fresh)
-                    if new[4]:
-                        self._join_user(conn, endpoint_id, new, new[4], None, by_user, pending, now)
-                    value: tuple | dict = new
+                    if new.user_id:
+                        self._join_user(conn, endpoint_id, new, new.user_id, None, by_user, pending, now)
+                    value: NewEndpoint | dict = new
                 else:
                     rules.check_id(endpoint_id, ID_MEMBER)
                     before = _as_doc(pending.get(endpoint_id)) or stored.get(endpoint_id)
@@ -403,7 +406,7 @@ class ImportRun:
         imports.save_endpoints(conn, app_id, pending)
         if not self.list_id:
             if user_rows:
-                refused.extend((row[0], _user_row_needs_segment()) for row in user_rows)
+                refused.extend((row.line, _user_row_needs_segment()) for row in user_rows)
             return refused, {}
         channel_of = {i: _channel(pending[i]) for i in written}
         if user_rows:
@@ -414,7 +417,7 @@ class ImportRun:
             added[channel] = added.get(channel, 0) + 1
         return refused, added
 
-    def _join_user(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str | None,
+    def _join_user(self, conn: Connection, endpoint_id: str, value: NewEndpoint | dict, user: str | None,
                    previous: str | None, by_user: dict, pending: dict, now: str) -> None:  # fmt: skip
         """Apply the 15-endpoints-per-user rule to an endpoint joining ``user`` (raises when it
         may not join; detaches the user's oldest push endpoint to make room for a push one).
@@ -430,7 +433,7 @@ class ImportRun:
         if previous and previous in by_user:
             by_user[previous].pop(endpoint_id, None)
 
-    def _make_room(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str,
+    def _make_room(self, conn: Connection, endpoint_id: str, value: NewEndpoint | dict, user: str,
                    current: dict, pending: dict, now: str) -> None:  # fmt: skip
         doc = _limit_view(value, user)
         others = sorted((i, _limit_view(v, user)) for i, v in current.items() if i != endpoint_id)
@@ -440,17 +443,17 @@ class ImportRun:
                 pending[victim] = rules.detached(full, now)
             current.pop(victim, None)
 
-    def _user_members(self, conn: Connection, rows: list[tuple], pending: dict,
+    def _user_members(self, conn: Connection, rows: list[PreparedRow], pending: dict,
                       refused: list[tuple[int, str]]) -> dict[str, str | None]:  # fmt: skip
         """The endpoints (id -> channel type) of the users that user rows name: as stored,
         and as this chunk wrote them."""
-        wanted = {u for row in rows for u in row[5]}
+        wanted = {u for row in rows for u in row.users}
         owner: dict[str, tuple[str | None, str | None]] = {}  # endpoint id -> (user, channel)
         for user, found in imports.users_endpoints(conn, self.app_id, sorted(wanted)).items():
             for endpoint_id, lite in found.items():
                 owner[endpoint_id] = (user, lite["ChannelType"])
         for endpoint_id, value in pending.items():
-            user = value[4] if type(value) is tuple else rules.user_id(value)
+            user = value.user_id if type(value) is NewEndpoint else rules.user_id(value)
             owner[endpoint_id] = (user, _channel(value))
         by_user: dict[str, dict[str, str | None]] = {}
         for endpoint_id, (user, channel) in owner.items():
@@ -474,21 +477,29 @@ def _pairs(flat: tuple) -> set[tuple[str, str]]:
     return set(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _limit_view(value: tuple | dict, user: str) -> dict:
+def _named(row: tuple) -> PreparedRow:
+    """A chunk's row (plain tuples, as marshal carries them) with its fields named."""
+    new = row[4]
+    if type(new) is tuple:
+        return PreparedRow(*row[:4], NewEndpoint._make(new), row[5])
+    return PreparedRow._make(row)
+
+
+def _limit_view(value: NewEndpoint | dict, user: str) -> dict:
     """What the per-user rule reads of an endpoint (documents pass as they are)."""
-    if type(value) is tuple:
-        return {"ChannelType": value[0], "EffectiveDate": value[7], "User": {"UserId": user}}
+    if type(value) is NewEndpoint:
+        return {"ChannelType": value.channel_type, "EffectiveDate": value.effective_date, "User": {"UserId": user}}
     return value  # type: ignore[return-value]
 
 
-def _channel(value: tuple | dict) -> str | None:
-    return value[0] if type(value) is tuple else value.get("ChannelType")  # type: ignore[union-attr]
+def _channel(value: NewEndpoint | dict) -> str | None:
+    return value.channel_type if type(value) is NewEndpoint else value.get("ChannelType")  # type: ignore[union-attr]
 
 
-def _as_doc(value: tuple | dict | None) -> dict | None:
+def _as_doc(value: NewEndpoint | dict | None) -> dict | None:
     """A pending endpoint as a document (a prepared one is decoded from its JSON)."""
-    if type(value) is tuple:
-        return orjson.loads(value[8])
+    if type(value) is NewEndpoint:
+        return orjson.loads(value.doc)
     return value  # type: ignore[return-value]
 
 
@@ -507,31 +518,25 @@ def _check_name_room(known: set, fresh: set) -> None:
         )
 
 
-def _deactivate_shared_addresses(conn: Connection, app_id: str, written: Iterable[str], pending: dict) -> None:
-    """An endpoint written with an address makes other ACTIVE endpoints with it INACTIVE; the
-    last row of the chunk with an address keeps it."""
-    latest: dict[str, str] = {}
-    count = 0
-    for endpoint_id in written:
-        count += 1
-        value = pending[endpoint_id]
-        if type(value) is tuple:
-            address, status = value[1], value[2]
-        else:
-            address, status = value.get("Address"), value["EndpointStatus"]
-        if address and status == "ACTIVE":
-            latest[address] = endpoint_id
-    if not latest:
+def _deactivate_shared_addresses(conn: Connection, app_id: str, written: list[str], pending: dict) -> None:
+    """The shared-address rule (``domain.endpoints.address_keepers``) over a chunk: the last
+    row of the chunk with an address keeps it."""
+    keepers = rules.address_keepers(_address_and_status(i, pending[i]) for i in written)
+    if not keepers:
         return
-    rivals = {i: d for i, d in imports.active_with_addresses(conn, app_id, list(latest)).items() if i not in pending}
-    if len(latest) < count:  # some rows of the chunk share an address
+    rivals = {i: d for i, d in imports.active_with_addresses(conn, app_id, list(keepers)).items() if i not in pending}
+    if len(keepers) < len(written):  # some rows of the chunk may share an address
         for endpoint_id, value in pending.items():
-            address = value[1] if type(value) is tuple else value.get("Address")
-            if address in latest:
+            if _address_and_status(endpoint_id, value)[1] in keepers:
                 rivals[endpoint_id] = _as_doc(value)  # type: ignore[assignment]
-    for rival_id, rival in rivals.items():
-        if rival_id != latest[rival["Address"]] and rival["EndpointStatus"] == "ACTIVE":
-            pending[rival_id] = rules.deactivated(rival)
+    for rival_id in rules.displaced_by_address(keepers, rivals):
+        pending[rival_id] = rules.deactivated(rivals[rival_id])
+
+
+def _address_and_status(endpoint_id: str, value: NewEndpoint | dict) -> tuple[str, str | None, str]:
+    if type(value) is NewEndpoint:
+        return endpoint_id, value.address, value.endpoint_status
+    return endpoint_id, value.get("Address"), value["EndpointStatus"]
 
 
 def _user_row_needs_segment() -> str:

@@ -25,7 +25,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -40,15 +40,36 @@ CHUNK_BYTES = 8 * 1024 * 1024
 HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
 _FRAME = struct.Struct("<Q")
 
-# A prepared row: (line, endpoint id, id drawn by the reader, request as JSON, speculation,
-# users). The speculation is the new endpoint as a tuple of its stored columns (see
-# NEW_COLUMNS), or the message refusing it as a new endpoint, or None for a user row. Its
-# attribute names are flat (kind, name, kind, name, ...): one object rather than one per
-# name. A chunk is (rows, errors, offset, line, CSV header, every name its rows bring).
-NEW_COLUMNS = (
-    "channel_type", "address", "endpoint_status", "opt_out", "user_id", "cohort_id",
-    "creation_date", "effective_date", "doc", "names",
-)  # fmt: skip
+class NewEndpoint(NamedTuple):
+    """A row's endpoint as the reader prepared it, should the endpoint be new: its stored
+    columns (``tidings.store.imports.save_endpoints`` writes the first nine as they are) and
+    its attribute names, flat (kind, name, kind, name, ...): one object rather than one per
+    name. It crosses from the reader process as a plain tuple (marshal takes no subclasses):
+    ``NewEndpoint._make`` names it again."""
+
+    channel_type: str | None
+    address: str | None
+    endpoint_status: str
+    opt_out: str
+    user_id: str | None
+    cohort_id: int
+    creation_date: str
+    effective_date: str
+    doc: str  # the document as JSON text
+    names: tuple
+
+
+class PreparedRow(NamedTuple):
+    """One row of a chunk. ``new`` is the prepared endpoint, or the message refusing the row
+    as a new endpoint, or None for a user row (a row naming only users). A chunk is (rows,
+    errors, offset, line, CSV header, every name its rows bring)."""
+
+    line: int
+    endpoint_id: str | None
+    generated: bool  # the reader drew the id (the row had none)
+    request: bytes | None  # the row's request as JSON
+    new: NewEndpoint | tuple | str | None
+    users: tuple  # the users a user row names
 
 
 class ReadFailure(Exception):
@@ -116,6 +137,7 @@ class _Preparer:
             self.names |= found
             names = tuple(part for pair in found for part in pair)
         user = doc.get("User")
+        # Plain tuples: marshal carries them from the reader process.
         new = (
             doc.get("ChannelType"), doc.get("Address"), doc["EndpointStatus"], doc["OptOut"],
             user.get("UserId") if user else None, int(doc["CohortId"]), doc["CreationDate"],

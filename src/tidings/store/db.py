@@ -92,11 +92,27 @@ class Database:
         self.engine.dispose()
 
 
+# What a concurrent writer winning a race looks like, by the driver's own error codes.
+# PostgreSQL SQLSTATEs: unique_violation, serialization_failure, deadlock_detected,
+# lock_not_available.
+RACE_SQLSTATES = frozenset({"23505", "40001", "40P01", "55P03"})
+# SQLite result codes: SQLITE_BUSY, SQLITE_LOCKED and their extended forms (the low byte),
+# and the extended constraint codes of a duplicate primary key or unique value.
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE = 1555, 2067
+
+
 def _is_race(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return any(
-        marker in text
-        for marker in ("unique", "duplicate key", "database is locked", "could not serialize", "deadlock")
+    driver_error = getattr(exc, "orig", None)
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in RACE_SQLSTATES
+    code = getattr(driver_error, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED) or code in (
+        SQLITE_CONSTRAINT_PRIMARYKEY,
+        SQLITE_CONSTRAINT_UNIQUE,
     )
 
 

@@ -45,7 +45,7 @@ def save_endpoints(conn: Connection, app_id: str, pending: dict[str, tuple | dic
     dumps = orjson.dumps
     rows = []
     for endpoint_id, value in pending.items():
-        if type(value) is tuple:
+        if isinstance(value, tuple):  # a prepared NewEndpoint: its first nine are the columns
             rows.append((app_id, endpoint_id, *value[:9]))
             continue
         doc: dict = value  # type: ignore[assignment]

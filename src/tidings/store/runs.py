@@ -364,10 +364,11 @@ def finish(
     end: str,
     metrics: dict,
     message: str | None = None,
-    pause_campaign: bool = False,
+    campaign_status: str | None = None,
 ) -> str | None:
-    """End an activity; when it was the last of its run, settle the campaign's status.
-    Returns the campaign's new status, if it changed."""
+    """End an activity; when it was the last of its run, settle the campaign's status
+    (``campaign_status``, PAUSED or INVALID, settles it at once, however many activities of
+    the run are still going). Returns the campaign's new status, if it changed."""
     # The campaign row is locked first, so that the last two activities of a run finishing
     # at once cannot both miss each other and leave the campaign EXECUTING.
     campaign_query = select(C.status, C.next_run_at).where(C.app_id == key.app_id, C.id == key.campaign_id)
@@ -409,13 +410,13 @@ def finish(
     )
     if campaign is None:
         return None
-    if pause_campaign:
+    if campaign_status is not None:
         conn.execute(
             update(t.campaigns)
             .where(C.app_id == key.app_id, C.id == key.campaign_id)
-            .values(status="PAUSED", next_run_at=None)
+            .values(status=campaign_status, next_run_at=None)
         )
-        return "PAUSED"
+        return campaign_status
     unfinished = conn.execute(
         select(func.count()).where(
             A.app_id == key.app_id, A.campaign_id == key.campaign_id, A.run_id == row.run_id, A.state.in_(ACTIVE)

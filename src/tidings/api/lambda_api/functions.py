@@ -45,6 +45,7 @@ def _check(config: dict) -> None:
 def create_function(call: Call, params: dict) -> dict:
     name = params["FunctionName"]
     rules.check_name(name)
+    rules.check_no_publish(params)
     package = check_archive(_zip(params["Code"], "Code.ZipFile"))
     config = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
     _check(config)
@@ -119,6 +120,7 @@ def _update(call: Call, name: str, revision_id: str | None, change) -> dict:
 
 def update_function_code(call: Call, params: dict) -> dict:
     name = function_name(call, params)
+    rules.check_no_publish(params)
     package = check_archive(_zip(params, "ZipFile"))
     if params.get("DryRun"):
         with call.state.db.read() as conn:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
 from tidings.domain import campaigns as rules
+from tidings.domain import delivery
 from tidings.domain.common import new_id, now_iso
+from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
 from tidings.store import apps, campaigns, runs, segments, tags
 from tidings.wire.app import Call
@@ -37,6 +39,7 @@ def create_campaign(call: Call, params: dict) -> dict:
         previous=None,
         allow_http_loopback=call.state.settings.allow_http_loopback,
     )
+    _check_functions(call, app_id, request, arn, created=True)
     # Outside the transaction: a slow webhook must not hold database locks.
     if call.state.settings.webhook_ownership_check:
         webhook.check_new_delivery_uris(request, call.state.settings.account_id)
@@ -58,6 +61,39 @@ def create_campaign(call: Call, params: dict) -> dict:
     return {"CampaignResponse": response}
 
 
+# Members whose change may point a campaign at another function or start a run.
+CHANNEL_MEMBERS = {"CustomDeliveryConfiguration", "Hook", "AdditionalTreatments", "Schedule", "IsPaused"}
+
+
+def _check_functions(call: Call, app_id: str, request: dict, campaign_arn: str, *, created: bool) -> None:
+    """Refuse a write that starts a run at once (StartTime IMMEDIATE) when that run could not
+    invoke its function: the function does not exist, or its resource policy does not let
+    the campaign invoke it. A later start is accepted: it leaves time to create the function
+    and grant the permission (the run reports INVALID if they are still missing then)."""
+    engine = call.state.campaigns
+    if engine is None or not rules.starts_at_once(request):
+        return
+    with call.state.db.read() as conn:
+        app_settings = apps.get(conn, app_id).settings
+    for via, reference in delivery.function_references(request, app_settings):
+        record, problem = engine.function_channel.find(reference)
+        if record is not None:
+            record, problem = engine.function_channel.permit(record, campaign_arn)
+        if problem is None:
+            continue
+        if created:
+            app_wide = campaign_arn.rsplit("/", 1)[0] + "/*"
+            problem += (
+                f". The campaign starts at once (StartTime IMMEDIATE), so it was not created: create the "
+                f"function and grant the permission first (--source-arn {app_wide} covers every campaign of "
+                "the app), or create the campaign with a later StartTime or IsPaused and grant it for the "
+                "campaign's own ARN before it runs"
+            )
+        else:
+            problem += ". The update starts a run at once (StartTime IMMEDIATE), so it was not applied"
+        raise InvalidInput(f"{via}: {problem}")
+
+
 def _wake_scheduler(call: Call) -> None:
     if call.state.campaigns is not None:
         call.state.campaigns.wake()
@@ -70,16 +106,26 @@ def update_campaign(call: Call, params: dict) -> dict:
     # A webhook the update brings in is HEAD-checked before the transaction (a slow webhook
     # must not hold locks), after the merged request passed validation; webhooks the stored
     # campaign already names were checked when they came in.
+    # The functions it names are checked the same way, when the update may change them or
+    # start a run.
     settings = call.state.settings
-    if settings.webhook_ownership_check and changes.keys() & {"CustomDeliveryConfiguration", "AdditionalTreatments"}:
+    new_webhooks = settings.webhook_ownership_check and changes.keys() & {
+        "CustomDeliveryConfiguration",
+        "AdditionalTreatments",
+    }
+    if new_webhooks or changes.keys() & CHANNEL_MEMBERS:
         with call.state.db.read() as conn:
             apps.get(conn, app_id)
-            stored = rules.write_request_of(campaigns.get(conn, app_id, campaign_id)[0])
+            stored_doc = campaigns.get(conn, app_id, campaign_id)[0]
+        stored = rules.write_request_of(stored_doc)
         merged = {**stored, **changes}
         rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
-        webhook.check_new_delivery_uris(merged, settings.account_id, previous=stored)
+        if not merged.get("IsPaused"):
+            _check_functions(call, app_id, merged, stored_doc["Arn"], created=False)
+        if new_webhooks:
+            webhook.check_new_delivery_uris(merged, settings.account_id, previous=stored)
 
     def work(conn):
         apps.get(conn, app_id)
@@ -108,7 +154,9 @@ def update_campaign(call: Call, params: dict) -> dict:
             modified=now_iso(),
         )
         running = runs.has_active_run(conn, app_id, campaign_id)
-        status, next_run, keep = rules.after_update(head.status, previous, merged, datetime.now(UTC), running=running)
+        status, next_run, keep = rules.after_update(
+            head.status, previous, merged, datetime.now(UTC), running=running, schedule_written="Schedule" in changes
+        )
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run, keep_next_run=keep)
         return _response(conn, doc, status)
 

@@ -116,22 +116,16 @@ def _make_room(
 
 
 def _deactivate_shared_addresses(conn, app_id: str, written: list[str], pending: dict) -> None:
-    """An endpoint written with an address makes other endpoints with that address INACTIVE."""
-    latest_by_address: dict[str, str] = {}
-    for endpoint_id in written:
-        doc = pending[endpoint_id]
-        if doc.get("Address") and doc["EndpointStatus"] == "ACTIVE":
-            latest_by_address[doc["Address"]] = endpoint_id
-    if not latest_by_address:
+    """The shared-address rule (``domain.endpoints.address_keepers``) over what this request writes."""
+    keepers = rules.address_keepers((i, pending[i].get("Address"), pending[i]["EndpointStatus"]) for i in written)
+    if not keepers:
         return
-    stored = endpoints.active_with_addresses(conn, app_id, list(latest_by_address))
+    stored = endpoints.active_with_addresses(conn, app_id, list(keepers))
     # An endpoint this request writes is judged by what it writes, not by what is stored.
     rivals = {i: d for i, d in stored.items() if i not in pending}
-    rivals.update({i: d for i, d in pending.items() if d.get("Address") in latest_by_address})
-    for rival_id, rival in rivals.items():
-        keeper = latest_by_address[rival["Address"]]
-        if rival_id != keeper and rival["EndpointStatus"] == "ACTIVE":
-            pending[rival_id] = rules.deactivated(rival)
+    rivals.update({i: d for i, d in pending.items() if d.get("Address") in keepers})
+    for rival_id in rules.displaced_by_address(keepers, rivals):
+        pending[rival_id] = rules.deactivated(rivals[rival_id])
 
 
 def update_endpoint(call: Call, params: dict) -> dict:
