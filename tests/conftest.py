@@ -58,9 +58,6 @@ class Server:
             "TIDINGS_DATA_DIR": str(log_path.parent / "data"),
             "TIDINGS_EVENT_RETRY_BASE_DELAY": "0.2",
             "TIDINGS_RETRY_BASE_DELAY": "0.05",
-            # Many tests' functions report to the test through files on the host, which a
-            # sandboxed function cannot reach; tests/integration/test_sandbox.py turns it on.
-            "TIDINGS_FUNCTION_SANDBOX": "0",
             **env,
         }
         self.process: subprocess.Popen | None = None
