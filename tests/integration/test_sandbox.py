@@ -234,15 +234,29 @@ def test_an_over_memory_function_fails_alone_and_recovers(sandboxed, runtime):
     assert "Init Duration" in log
 
 
-def environments(server: Server) -> list[int]:
-    """The server's live environment processes (each runs a runtime's bootstrap)."""
+def test_new_configuration_stops_the_old_environments(sandboxed):
+    client = sandboxed.client("lambda")
+    name = create(client, "python3.11")
+    invoke(client, name, {})
+    old = environments(sandboxed, name)
+    assert old
+    client.update_function_configuration(FunctionName=name, Environment={"Variables": {"CHANGED": "1"}})
+    response, _, log = invoke(client, name, {})
+    assert "FunctionError" not in response and "Init Duration" in log
+    processes.wait_until_gone(old, "environments of the replaced configuration")
+
+
+def environments(server: Server, function: str | None = None) -> list[int]:
+    """The server's live environment processes (each runs a runtime's bootstrap), all or one
+    function's."""
     found = []
     for pid in processes.children(server.process.pid):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"_bootstrap." in command:
+        if b"_bootstrap." in command and (function is None or f"AWS_LAMBDA_FUNCTION_NAME={function}".encode() in variables):
             found.append(pid)
     return found
 

@@ -105,12 +105,14 @@ class Sandbox:
         ]  # fmt: skip
 
     def command(self, command: tuple[str, ...], code_dir: Path, tmp_dir: Path, fd: int) -> list[str]:
-        """``command`` (interpreter, bootstrap script, its flags) run inside a sandbox whose
-        /var/task is ``code_dir`` and /tmp is ``tmp_dir``; ``fd`` stays open across."""
+        """``command`` (interpreter, its flags, bootstrap script: see runtimes.command_for) run
+        inside a sandbox whose /var/task is ``code_dir`` and /tmp is ``tmp_dir``; ``fd`` stays
+        open across. The interpreter runs from its real path (a virtualenv's python links to
+        its base installation, which is all the bootstrap needs)."""
         interpreter = os.path.realpath(command[0])
         args = [*self._bwrap_args()]
         installation = Path(interpreter).parent.parent  # the directory above its bin/
-        if not str(installation).startswith("/usr"):
+        if not installation.is_relative_to("/usr"):
             args += ["--ro-bind", str(installation), str(installation)]
         bootstrap_dir = str(Path(command[-1]).parent)
         args += [
