@@ -7,27 +7,25 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.host_files import FUNCTION_HELPERS, host_files_url
 from tests.zips import ROLE, zip_files
 
-# Appends every event it receives to $OUT as one JSON line. Fails (raises) while the file
-# $FAIL_FLAG exists, and FILTER-style keeps only endpoints whose id does not end in $DROP_SUFFIX.
-RECORDING_HANDLER = '''
+# Appends every event it receives to the host file $OUT as one JSON line. Fails (raises) while
+# the host file $FAIL_FLAG exists, and FILTER-style keeps only endpoints whose id does not end
+# in $DROP_SUFFIX. Host files through tests/host_files.py: the function runs sandboxed.
+RECORDING_HANDLER = FUNCTION_HELPERS + '''
 import json, os, time
+
+HOST_FILES = os.environ["HOST_FILES_URL"]
 
 
 def handler(event, context):
-    if os.path.exists(os.environ.get("FAIL_FLAG", "/nonexistent")):
+    if "FAIL_FLAG" in os.environ and host_exists(HOST_FILES, os.environ["FAIL_FLAG"]):
         raise RuntimeError("failing while the flag file exists")
     delay = float(os.environ.get("DELAY", "0"))
     if delay:
         time.sleep(delay)
-    # One write() per event on an O_APPEND file: concurrent environments never interleave.
-    line = (json.dumps(event) + "\\n").encode()
-    sink = os.open(os.environ["OUT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(sink, line)
-    finally:
-        os.close(sink)
+    host_append(HOST_FILES, os.environ["OUT"], (json.dumps(event) + "\\n").encode())
     suffix = os.environ.get("DROP_SUFFIX")
     if suffix:
         kept = {}
@@ -49,7 +47,7 @@ def create_recording_function(lambda_client, name: str, out: Path, **env: str) -
         Handler="index.handler",
         Code={"ZipFile": zip_files({"index.py": RECORDING_HANDLER})},
         Timeout=10,
-        Environment={"Variables": {"OUT": str(out), **env}},
+        Environment={"Variables": {"OUT": str(out), "HOST_FILES_URL": host_files_url(), **env}},
     )
     return name
 

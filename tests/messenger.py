@@ -3,12 +3,13 @@
 The seed document's example function posts every campaign message to
 ``https://graph.facebook.com/v2.6/me/messages`` and must run unchanged. The test machines have
 no internet, so `MessengerStub` serves that endpoint on 127.0.0.1 with a certificate for
-graph.facebook.com issued by a throwaway test CA, and `function_environment()` gives the
-variables that point the unchanged function at it:
+graph.facebook.com issued by a throwaway test CA, `package()` adds the stub's preload and CA
+to the function's package (a sandboxed function sees only its own code), and
+`function_environment()` gives the variables that point the unchanged function at them:
 
     with MessengerStub() as stub:
-        server.aws("lambda", "create-function", ..., "--environment",
-                   json.dumps({"Variables": stub.function_environment()}))
+        server.aws("lambda", "create-function", "--zip-file", ..stub.package(SEED_FUNCTION)..,
+                   "--environment", json.dumps({"Variables": stub.function_environment()}))
         ...invoke...
         assert [m.recipient_id for m in stub.delivered] == ["1667566386619741"]
 
@@ -38,7 +39,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import trustme
 
+from tidings.functions.code import zip_directory
+
 REDIRECT_PRELOAD = Path(__file__).resolve().parent / "fixtures" / "messenger_redirect.js"
+# Where package() puts the preload and the CA inside the function's code (Lambda's /var/task).
+PACKAGED = "/var/task/_messenger_stub"
 GRAPH_HOST = "graph.facebook.com"
 SEND_API_PATH = "/v2.6/me/messages"
 # How long a connection may sit idle (Node keeps sockets alive) or stall mid-request before its
@@ -121,11 +126,24 @@ class MessengerStub:
 
     # -- what tests configure -------------------------------------------------------------
 
+    def package(self, function_dir: Path) -> bytes:
+        """The zip of ``function_dir`` with the preload and the test CA added under _messenger_stub/."""
+        staged = self._dir / f"package-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(function_dir, staged, symlinks=True)
+        (staged / "_messenger_stub").mkdir()
+        shutil.copy(REDIRECT_PRELOAD, staged / "_messenger_stub" / REDIRECT_PRELOAD.name)
+        shutil.copy(self.ca_pem_path, staged / "_messenger_stub" / "ca.pem")
+        try:
+            return zip_directory(staged)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
     def function_environment(self, **extra: str) -> dict[str, str]:
-        """Environment Variables for create-function that send graph.facebook.com here."""
+        """Environment Variables for create-function (with the `package()` zip) that send
+        graph.facebook.com here."""
         return {
-            "NODE_OPTIONS": f"--require {_node_options_quote(str(REDIRECT_PRELOAD))}",
-            "NODE_EXTRA_CA_CERTS": str(self.ca_pem_path),
+            "NODE_OPTIONS": f"--require {_node_options_quote(f'{PACKAGED}/{REDIRECT_PRELOAD.name}')}",
+            "NODE_EXTRA_CA_CERTS": f"{PACKAGED}/ca.pem",
             "MESSENGER_STUB_PORT": str(self.port),
             **extra,
         }

@@ -35,6 +35,15 @@ def serve(
     max_environments: int = typer.Option(
         8, envvar="TIDINGS_MAX_ENVIRONMENTS", help="Warm environments per function without reserved concurrency."
     ),
+    environment_idle_timeout: float = typer.Option(
+        600.0, envvar="TIDINGS_ENVIRONMENT_IDLE_TIMEOUT", help="Seconds an idle function environment is kept warm."
+    ),
+    function_sandbox: bool = typer.Option(
+        True,
+        envvar="TIDINGS_FUNCTION_SANDBOX",
+        help="Run functions in a bubblewrap sandbox with their MemorySize enforced. "
+        "--no-function-sandbox is for development only: functions then read and write what the server can.",
+    ),
     event_retry_base_delay: float = typer.Option(
         60.0, envvar="TIDINGS_EVENT_RETRY_BASE_DELAY", help="Seconds before retrying a failed Event invocation (doubles)."
     ),
@@ -76,6 +85,8 @@ def serve(
         account_id=account_id,
         data_dir=data_dir,
         max_environments=max_environments,
+        environment_idle_s=environment_idle_timeout,
+        function_sandbox=function_sandbox,
         event_retry_base_delay_s=event_retry_base_delay,
         delivery_attempts=delivery_attempts,
         attempt_timeout_s=attempt_timeout,
@@ -86,7 +97,13 @@ def serve(
         allow_http_loopback=allow_http_loopback,
         strict_output=strict_output,
     )
-    application = build_app(settings)
+    from tidings.functions.sandbox import SandboxUnavailable
+
+    try:
+        application = build_app(settings)
+    except SandboxUnavailable as exc:
+        typer.echo(f"tidings serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     logging.getLogger("tidings").info(
         "Tidings serving http://%s:%d (store %s)", host, port, application.state.db.engine.url.render_as_string()
     )

@@ -20,6 +20,9 @@ class Settings:
     max_environments: int = 8
     # Idle environments are stopped after this many seconds.
     environment_idle_s: float = 600.0
+    # Run function environments in a bubblewrap sandbox with a memory cgroup (sandbox.py).
+    # Off only for development on hosts without bubblewrap.
+    function_sandbox: bool = True
     # Event invocations: retried twice after a function error, after this delay and twice it.
     event_retry_base_delay_s: float = 60.0
     # Campaign runs: a batch is tried this many times, each attempt waiting at most

@@ -10,9 +10,11 @@ import uuid
 
 import pytest
 
+from tests.host_files import FUNCTION_HELPERS, host_files_url
 from tests.zips import ROLE, zip_files
 
-HANDLER = '''
+# "hold" and "append" tell the test through host files (tests/host_files.py, at event["relay"]).
+HANDLER = FUNCTION_HELPERS + '''
 import json, logging, os, sys, tempfile, time
 
 WARM = {"invocations": 0}
@@ -29,13 +31,12 @@ def handler(event, context):
     if action == "sleep":
         time.sleep(event["seconds"])
     if action == "hold":
-        open(event["path"], "w").close()  # tell the test this invocation is running
+        host_append(event["relay"], event["path"], b"")  # tell the test this invocation is running
         time.sleep(event["seconds"])
     if action == "exit":
         sys.exit(4)
     if action == "append":
-        with open(event["path"], "a") as sink:
-            sink.write("x")
+        host_append(event["relay"], event["path"], b"x")
         if event.get("then_fail"):
             raise RuntimeError("failing on purpose")
     if action == "big":
@@ -243,7 +244,7 @@ def test_payload_limits_and_bad_json(lambda_client, functions):
 def test_dry_run_runs_nothing(lambda_client, functions, tmp_path):
     path = tmp_path / "dry"
     result = lambda_client.invoke(
-        FunctionName=functions["python3.11"], InvocationType="DryRun", Payload=json.dumps({"action": "append", "path": str(path)})
+        FunctionName=functions["python3.11"], InvocationType="DryRun", Payload=json.dumps({"action": "append", "path": str(path), "relay": host_files_url()})
     )
     assert result["StatusCode"] == 204
     assert not path.exists()
@@ -264,14 +265,14 @@ def test_event_invocations_run_and_failures_are_retried_twice(lambda_client, fun
     name = functions["python3.11"]
     ok_path, failing_path = tmp_path / "ok", tmp_path / "failing"
     result = lambda_client.invoke(
-        FunctionName=name, InvocationType="Event", Payload=json.dumps({"action": "append", "path": str(ok_path)})
+        FunctionName=name, InvocationType="Event", Payload=json.dumps({"action": "append", "path": str(ok_path), "relay": host_files_url()})
     )
     assert result["StatusCode"] == 202
     assert result["Payload"].read() == b""
     lambda_client.invoke(
         FunctionName=name,
         InvocationType="Event",
-        Payload=json.dumps({"action": "append", "path": str(failing_path), "then_fail": True}),
+        Payload=json.dumps({"action": "append", "path": str(failing_path), "relay": host_files_url(), "then_fail": True}),
     )
     assert _wait_for(lambda: ok_path.exists() and failing_path.exists() and len(failing_path.read_text()) == 3)
     time.sleep(1.0)  # a fourth attempt would have come by now (retry base delay 0.2 s)
@@ -289,7 +290,7 @@ def test_reserved_concurrency_throttles(lambda_client, functions, tmp_path):
         lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
         running = tmp_path / "running"
         busy = threading.Thread(
-            target=call, args=(lambda_client, name, {"action": "hold", "path": str(running), "seconds": 1.5})
+            target=call, args=(lambda_client, name, {"action": "hold", "path": str(running), "relay": host_files_url(), "seconds": 1.5})
         )
         busy.start()
         assert _wait_for(running.exists)

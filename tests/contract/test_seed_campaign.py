@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.campaigns import recording_channel, wait_for_status
-from tidings.functions.code import zip_directory
 
 from .test_seed_function import ACCOUNT, SEED_FUNCTION
 
@@ -32,7 +31,7 @@ def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, m
     aws = server.aws
     name = f"fb-messenger-{uuid.uuid4().hex[:6]}"
     package = tmp_path / "function.zip"
-    package.write_bytes(zip_directory(SEED_FUNCTION))
+    package.write_bytes(messenger_stub.package(SEED_FUNCTION))
     environment = json.dumps({"Variables": messenger_stub.function_environment()})
     aws(
         "lambda", "create-function",

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from tests.messenger import MessengerStub
-from tidings.functions.code import zip_directory
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 
@@ -61,10 +60,10 @@ def campaign_event(endpoints: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def create_seed_function(server, tmp_path) -> Iterator[Callable[[dict[str, str]], str]]:
+def create_seed_function(server, tmp_path, messenger_stub) -> Iterator[Callable[[dict[str, str]], str]]:
     """create(variables) -> name: the seed function with those variables and its permission."""
     package = tmp_path / "function.zip"
-    package.write_bytes(zip_directory(SEED_FUNCTION))
+    package.write_bytes(messenger_stub.package(SEED_FUNCTION))
     created: list[str] = []
 
     def create(variables: dict[str, str]) -> str:

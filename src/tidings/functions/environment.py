@@ -4,6 +4,8 @@ An environment is a child process running the bootstrap of its runtime (see
 bootstrap/protocol.md). It is started with the function's environment variables plus
 Lambda's own, and nothing of the server's environment; its working directory is the
 unpacked code and it has a temp directory of its own, both kept across invocations.
+With a sandbox (sandbox.py) the process sees only those two of the host's data, as
+/var/task (read-only) and /tmp, and its memory is capped at the function's MemorySize.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from tidings.functions.sandbox import RUNTIME_DIR, TASK_ROOT, TMP_DIR, Cgroup, Sandbox
 
 HEADER = struct.Struct(">III")
 BOOTSTRAP_DIR = Path(__file__).with_name("bootstrap")
@@ -44,6 +48,7 @@ class Spec:
     variables: dict[str, str]
     region: str
     revision: str  # changes whenever code or configuration change
+    sandbox: Sandbox | None = None  # None: the process sees the host as the server does
 
 
 @dataclass
@@ -66,7 +71,7 @@ class _Frame:
     log: str
 
 
-def _lambda_variables(spec: Spec, tmp_dir: Path, stream: str) -> dict[str, str]:
+def _lambda_variables(spec: Spec, task_root: str, runtime_dir: str, tmp_dir: str, stream: str) -> dict[str, str]:
     version = "$LATEST"
     return {
         **spec.variables,
@@ -80,13 +85,13 @@ def _lambda_variables(spec: Spec, tmp_dir: Path, stream: str) -> dict[str, str]:
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-        "LAMBDA_TASK_ROOT": str(spec.code_dir),
-        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP_DIR),
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": runtime_dir,
         "LANG": "en_US.UTF-8",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "TZ": ":UTC",
-        "TMPDIR": str(tmp_dir),
-        "HOME": str(tmp_dir),
+        "TMPDIR": tmp_dir,
+        "HOME": tmp_dir,
     }
 
 
@@ -96,6 +101,7 @@ class Environment:
         self.id = uuid.uuid4().hex
         self.tmp_dir = work_dir / self.id
         self.process: asyncio.subprocess.Process | None = None
+        self.cgroup: Cgroup | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.stray_output: list[str] = []  # written to the real stdout/stderr
@@ -114,13 +120,23 @@ class Environment:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         parent, child = socket.socketpair()
         started = time.perf_counter()
+        sandbox = self.spec.sandbox
         try:
             # The bootstrap learns the socket's descriptor from its last argument.
+            if sandbox is None:
+                command = [*self.spec.command, str(child.fileno())]
+                paths = (str(self.spec.code_dir), str(BOOTSTRAP_DIR), str(self.tmp_dir))
+            else:
+                command = sandbox.command(self.spec.command, self.spec.code_dir, self.tmp_dir, child.fileno())
+                paths = (TASK_ROOT, RUNTIME_DIR, TMP_DIR)
+                if sandbox.memory is not None:
+                    self.cgroup = sandbox.memory.create(self.id, self.spec.memory_mb)
+                    # Into the cgroup before bubblewrap forks, so every process of it is counted.
+                    command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.cgroup.procs), *command]
             self.process = await asyncio.create_subprocess_exec(
-                *self.spec.command,
-                str(child.fileno()),
+                *command,
                 cwd=self.spec.code_dir,
-                env=_lambda_variables(self.spec, self.tmp_dir, self.stream_name),
+                env=_lambda_variables(self.spec, *paths, self.stream_name),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -141,9 +157,8 @@ class Environment:
             frame = None
         self.init_ms = (time.perf_counter() - started) * 1000
         if frame is None:
-            self.init_error = orjson.dumps(
-                {"errorMessage": f"Runtime exited {await self._exit_reason()}", "errorType": "Runtime.ExitError"}
-            )
+            reason, error_type = await self._exit_reason(), self._exit_error_type()
+            self.init_error = orjson.dumps({"errorMessage": f"Runtime exited {reason}", "errorType": error_type})
             self.init_log = self._take_stray()
             await self.stop()
             return
@@ -206,10 +221,10 @@ class Environment:
             log = self._take_stray() + f"{_now_iso()} {request_id} Task timed out after {timeout:.2f} seconds\n"
             return self._failure(message, "Sandbox.Timedout", log, started)
         except (asyncio.IncompleteReadError, ConnectionError):
-            reason = await self._exit_reason()
+            reason, error_type = await self._exit_reason(), self._exit_error_type()
             await self.stop()
             message = f"RequestId: {request_id} Error: Runtime exited {reason}"
-            return self._failure(message, "Runtime.ExitError", self._take_stray(), started)
+            return self._failure(message, error_type, self._take_stray(), started)
         finally:
             self.last_used = time.monotonic()
         duration = (time.perf_counter() - started) * 1000
@@ -241,9 +256,19 @@ class Environment:
         except TimeoutError:
             return "without providing a reason"
         await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self.spec.sandbox is not None and code > 128:
+            code = 128 - code  # bubblewrap exits 128 + n when its child was killed by signal n
         if code < 0:
-            return f"with error: signal: {signal.Signals(-code).name.lower().removeprefix('sig')}"
+            # Worded as Lambda words it (Go's names of signals: "killed", "segmentation fault").
+            return f"with error: signal: {(signal.strsignal(-code) or str(-code)).lower()}"
         return "without providing a reason" if code == 0 else f"with error: exit status {code}"
+
+    def _exit_error_type(self) -> str:
+        """Lambda's error type for a runtime that went away: out of memory when the kernel
+        killed something of the environment for passing its memory limit."""
+        if self.cgroup is not None and self.cgroup.oom_kills() > 0:
+            return "Runtime.OutOfMemory"
+        return "Runtime.ExitError"
 
     @property
     def usable(self) -> bool:
@@ -251,14 +276,18 @@ class Environment:
         return self.alive and self.process is not None and self.process.returncode is None
 
     def max_memory_mb(self) -> int:
-        """The process's peak memory for REPORT lines. Read at most once a second: a
+        """The environment's peak memory for REPORT lines. Read at most once a second: a
         campaign makes thousands of invocations a second and the peak seldom moves."""
         now = time.monotonic()
         if now - self._memory_read_at < 1.0:
             return self._memory_mb
         self._memory_read_at = now
+        if self.cgroup is not None:
+            self._memory_mb = self.cgroup.peak_mb()
+            return self._memory_mb
         try:
-            with open(f"/proc/{self.process.pid}/status") as status:  # type: ignore[union-attr]
+            pid = self.process.pid  # type: ignore[union-attr]
+            with open(f"/proc/{pid if self.spec.sandbox is None else _youngest_descendant(pid)}/status") as status:
                 for line in status:
                     if line.startswith("VmHWM:"):
                         self._memory_mb = max(1, int(line.split()[1]) // 1024)
@@ -274,6 +303,8 @@ class Environment:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             await self.process.wait()
+        if self.cgroup is not None:
+            await self.cgroup.remove()
         if self.writer is not None:
             self.writer.close()
         for pump in self._pumps:
@@ -282,6 +313,19 @@ class Environment:
             except (TimeoutError, Exception):
                 pump.cancel()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+def _youngest_descendant(pid: int) -> int:
+    """The runtime's pid: the process itself, or the last of a chain of single children
+    (bubblewrap starts the runtime two processes down)."""
+    while True:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return pid
+        if len(children) != 1:
+            return pid
+        pid = int(children[0])
 
 
 def error_type_of(body: bytes) -> str | None:

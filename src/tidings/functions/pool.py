@@ -103,6 +103,8 @@ class Pool:
             report += f"\tInit Duration: {init_ms:.2f} ms"
         if outcome.error_type == "Sandbox.Timedout":
             report += "\tStatus: timeout"
+        elif outcome.error_type == "Runtime.OutOfMemory":
+            report += "\tStatus: error\tError Type: Runtime.OutOfMemory"
         body = outcome.log if not outcome.log or outcome.log.endswith("\n") else outcome.log + "\n"
         log = (
             f"{init_log}START RequestId: {request_id} Version: $LATEST\n{body}"

@@ -27,6 +27,7 @@ from tidings.functions.code import unpack
 from tidings.functions.environment import LOG_TAIL_BYTES, Spec
 from tidings.functions.pool import Invocation, Pool
 from tidings.functions.runtimes import command_for
+from tidings.functions.sandbox import Sandbox
 from tidings.store import functions as store
 from tidings.store.db import Database
 from tidings.store.functions import FunctionRecord
@@ -59,6 +60,10 @@ class FunctionService:
         self.settings = settings
         self.data_dir = Path(settings.data_dir).resolve()
         self.pools: dict[str, Pool] = {}
+        # One creator per function at a time: concurrent first invocations share one pool.
+        self._pool_locks: dict[str, asyncio.Lock] = {}
+        self._closing: set[asyncio.Task] = set()  # replaced pools draining their environments
+        self.sandbox = Sandbox.create() if settings.function_sandbox else None
         self.wake_events = asyncio.Event()
         self._logs: dict[str, TextIO] = {}
         self._tasks: list[asyncio.Task] = []
@@ -105,21 +110,31 @@ class FunctionService:
             variables=(config.get("Environment") or {}).get("Variables") or {},
             region=self.settings.region,
             revision=self.fingerprint(record),
+            sandbox=self.sandbox,
         )
 
     async def pool(self, record: FunctionRecord) -> Pool:
         limit = record.reserved_concurrency
         limit = self.settings.max_environments if limit is None else limit
+        revision = self.fingerprint(record)
         current = self.pools.get(record.name)
-        if current is not None and current.spec.revision == self.fingerprint(record):
-            current.limit = limit
-            return current
+        if current is None or current.spec.revision != revision:
+            async with self._pool_locks.setdefault(record.name, asyncio.Lock()):
+                current = self.pools.get(record.name)  # another invocation may have made it meanwhile
+                if current is None or current.spec.revision != revision:
+                    current = await self._replace_pool(record, limit, current)
+        current.limit = limit
+        return current
+
+    async def _replace_pool(self, record: FunctionRecord, limit: int, current: Pool | None) -> Pool:
         spec = await asyncio.to_thread(self.spec, record)  # may unpack code
         # New code or configuration: new invocations go to fresh environments, old ones drain.
         pool = Pool(spec, limit, self.data_dir / "environments")
         self.pools[record.name] = pool
         if current is not None:
-            asyncio.get_running_loop().create_task(current.close())
+            closing = asyncio.get_running_loop().create_task(current.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         return pool
 
     async def forget(self, name: str) -> None:
@@ -127,6 +142,7 @@ class FunctionService:
         sink = self._logs.pop(name, None)
         if sink is not None:
             sink.close()
+        self._pool_locks.pop(name, None)
         pool = self.pools.pop(name, None)
         if pool is not None:
             await pool.close()
@@ -218,6 +234,9 @@ class FunctionService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for name in list(self.pools):
             await self.forget(name)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        if self.sandbox is not None and self.sandbox.memory is not None:
+            self.sandbox.memory.close()
 
     async def _reap(self) -> None:
         while True:
