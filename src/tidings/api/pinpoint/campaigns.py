@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tidings import outbound
 from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
 from tidings.domain import campaigns as rules
@@ -38,8 +39,7 @@ def create_campaign(call: Call, params: dict) -> dict:
         allow_http_loopback=call.state.settings.allow_http_loopback,
     )
     # Outside the transaction: a slow webhook must not hold database locks.
-    if call.state.settings.webhook_ownership_check:
-        webhook.check_new_delivery_uris(request, call.state.settings.account_id)
+    _check_new_urls(call, request, previous=None)
 
     def work(conn):
         apps.get(conn, app_id)
@@ -58,6 +58,23 @@ def create_campaign(call: Call, params: dict) -> dict:
     return {"CampaignResponse": response}
 
 
+def _check_new_urls(call: Call, request: dict, previous: dict | None) -> None:
+    """The URLs a request brings in (webhooks, the hook's WebUrl) must reach allowed
+    addresses, and webhooks must pass the ownership check."""
+    settings = call.state.settings
+    loopback = settings.allow_http_loopback
+    webhook.check_new_delivery_uris(
+        request,
+        settings.account_id,
+        previous=previous,
+        allow_loopback=loopback,
+        ownership=settings.webhook_ownership_check,
+    )
+    url = (request.get("Hook") or {}).get("WebUrl")
+    if url and url != ((previous or {}).get("Hook") or {}).get("WebUrl"):
+        outbound.check_url(url, "WriteCampaignRequest.Hook.WebUrl", allow_loopback=loopback)
+
+
 def _wake_scheduler(call: Call) -> None:
     if call.state.campaigns is not None:
         call.state.campaigns.wake()
@@ -67,11 +84,11 @@ def update_campaign(call: Call, params: dict) -> dict:
     app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
     # `tags` on update is deprecated in Pinpoint and ignored; TagResource changes tags.
     changes = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
-    # A webhook the update brings in is HEAD-checked before the transaction (a slow webhook
-    # must not hold locks), after the merged request passed validation; webhooks the stored
-    # campaign already names were checked when they came in.
+    # A URL the update brings in is checked before the transaction (a slow webhook must not
+    # hold locks), after the merged request passed validation; URLs the stored campaign
+    # already names were checked when they came in.
     settings = call.state.settings
-    if settings.webhook_ownership_check and changes.keys() & {"CustomDeliveryConfiguration", "AdditionalTreatments"}:
+    if changes.keys() & {"CustomDeliveryConfiguration", "AdditionalTreatments", "Hook"}:
         with call.state.db.read() as conn:
             apps.get(conn, app_id)
             stored = rules.write_request_of(campaigns.get(conn, app_id, campaign_id)[0])
@@ -79,7 +96,7 @@ def update_campaign(call: Call, params: dict) -> dict:
         rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
-        webhook.check_new_delivery_uris(merged, settings.account_id, previous=stored)
+        _check_new_urls(call, merged, previous=stored)
 
     def work(conn):
         apps.get(conn, app_id)
