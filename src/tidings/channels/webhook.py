@@ -56,7 +56,7 @@ import aiohttp
 from tidings import __version__
 from tidings.channels import Attempt
 from tidings.domain.errors import InvalidInput
-from tidings.outbound import AddressRefused, check_url, opener, refusal_hint, socket_factory
+from tidings.outbound import AddressRefused, opener, refusal_hint, socket_factory
 
 log = logging.getLogger("tidings.webhooks")
 
@@ -313,19 +313,22 @@ def check_new_delivery_uris(
     previous: dict | None = None,
     timeout_s: float = 5.0,
     allow_loopback: bool = False,
-    ownership: bool = True,
 ) -> None:
-    """Check every webhook a WriteCampaignRequest names, except those ``previous`` (the
-    stored request, on update) already named: they were checked then. Each must resolve
-    to addresses the rules allow and, with ``ownership``, pass the ownership check."""
+    """Run the ownership check on every webhook a WriteCampaignRequest names, except those
+    ``previous`` (the stored request, on update) already named: they were checked then."""
+    for member, url in new_delivery_urls(request, previous).items():
+        check_ownership(url, account_id, timeout_s, member=member, allow_loopback=allow_loopback)
+
+
+def new_delivery_urls(request: dict, previous: dict | None) -> dict[str, str]:
+    """The webhook URLs of a WriteCampaignRequest that ``previous`` did not name, each once,
+    by the first member that holds it."""
     known = set(delivery_uris(previous or {}).values())
-    checked: set[str] = set()
+    found: dict[str, str] = {}
     for member, url in delivery_uris(request).items():
-        if url.startswith(("https://", "http://")) and url not in known | checked:
-            check_url(url, member, allow_loopback=allow_loopback)
-            if ownership:
-                check_ownership(url, account_id, timeout_s, member=member, allow_loopback=allow_loopback)
-            checked.add(url)
+        if url.startswith(("https://", "http://")) and url not in known | set(found.values()):
+            found[member] = url
+    return found
 
 
 def delivery_uris(request: dict) -> dict[str, str]:

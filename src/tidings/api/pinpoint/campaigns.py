@@ -32,6 +32,7 @@ def create_campaign(call: Call, params: dict) -> dict:
     request = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
     campaign_id, now = new_id(), now_iso()
     arn = call.state.child_arn(app_id, "campaigns", campaign_id)
+    _check_addresses(call, request, previous=None)
     rules.check_campaign(
         request,
         now=datetime.now(UTC),
@@ -39,7 +40,7 @@ def create_campaign(call: Call, params: dict) -> dict:
         allow_http_loopback=call.state.settings.allow_http_loopback,
     )
     # Outside the transaction: a slow webhook must not hold database locks.
-    _check_new_urls(call, request, previous=None)
+    _check_ownership(call, request, previous=None)
 
     def work(conn):
         apps.get(conn, app_id)
@@ -58,21 +59,24 @@ def create_campaign(call: Call, params: dict) -> dict:
     return {"CampaignResponse": response}
 
 
-def _check_new_urls(call: Call, request: dict, previous: dict | None) -> None:
-    """The URLs a request brings in (webhooks, the hook's WebUrl) must reach allowed
-    addresses, and webhooks must pass the ownership check."""
-    settings = call.state.settings
-    loopback = settings.allow_http_loopback
-    webhook.check_new_delivery_uris(
-        request,
-        settings.account_id,
-        previous=previous,
-        allow_loopback=loopback,
-        ownership=settings.webhook_ownership_check,
-    )
+def _check_addresses(call: Call, request: dict, previous: dict | None) -> None:
+    """The URLs a request brings in (webhooks, the hook's WebUrl) must lead to addresses
+    the rules allow. Checked first, so that a refused address is named as such even when
+    the URL breaks other rules too (plain http)."""
+    loopback = call.state.settings.allow_http_loopback
+    for member, url in webhook.new_delivery_urls(request, previous).items():
+        outbound.check_url(url, member, allow_loopback=loopback)
     url = (request.get("Hook") or {}).get("WebUrl")
     if url and url != ((previous or {}).get("Hook") or {}).get("WebUrl"):
         outbound.check_url(url, "WriteCampaignRequest.Hook.WebUrl", allow_loopback=loopback)
+
+
+def _check_ownership(call: Call, request: dict, previous: dict | None) -> None:
+    settings = call.state.settings
+    if settings.webhook_ownership_check:
+        webhook.check_new_delivery_uris(
+            request, settings.account_id, previous=previous, allow_loopback=settings.allow_http_loopback
+        )
 
 
 def _wake_scheduler(call: Call) -> None:
@@ -93,10 +97,11 @@ def update_campaign(call: Call, params: dict) -> dict:
             apps.get(conn, app_id)
             stored = rules.write_request_of(campaigns.get(conn, app_id, campaign_id)[0])
         merged = {**stored, **changes}
+        _check_addresses(call, merged, previous=stored)
         rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
-        _check_new_urls(call, merged, previous=stored)
+        _check_ownership(call, merged, previous=stored)
 
     def work(conn):
         apps.get(conn, app_id)

@@ -55,10 +55,11 @@ def create_import_job(call: Call, params: dict) -> dict:
     root = "ImportJobRequest"
     settings = call.state.settings
     member = f"{root}.S3Url"
+    if request["S3Url"].lower().startswith(("https://", "http://")):
+        # Before the scheme rules, so that a refused address is named even over plain http.
+        outbound.check_url(request["S3Url"], member, allow_loopback=settings.allow_http_loopback)
     location = rules.import_source(request["S3Url"], member, allow_http_loopback=settings.allow_http_loopback)
-    if location.url is not None:
-        outbound.check_url(location.url, member, allow_loopback=settings.allow_http_loopback)
-    else:
+    if location.path is not None:
         _, real = files.confine(location.path or "", settings.files_roots, member)
         if not Path(real).exists():
             raise InvalidInput(
