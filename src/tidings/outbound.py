@@ -3,10 +3,11 @@
 ``tidings.domain.addresses`` decides which addresses such a URL may reach; this module
 makes every connection ask it about the address it actually connects to, after DNS:
 
-- aiohttp (webhook deliveries): :func:`socket_factory` vets the address of each socket the
-  connector opens, so a name resolved once is connected to as resolved, IP literals
-  included, and DNS rebinding (a public answer when the URL is written, a private one when
-  it is used) gains nothing.
+- aiohttp (webhook deliveries): :class:`VettingResolver` refuses a name when any of its
+  addresses is refused, and :func:`socket_factory` vets the address of each socket the
+  connector opens (IP literals never reach a resolver), so a name resolved once is
+  connected to as resolved, and DNS rebinding (a public answer when the URL is written, a
+  private one when it is used) gains nothing.
 - urllib (the ownership ``HEAD``, https:// imports): :func:`opener` builds one whose
   connections resolve the name once, vet every address, and connect to a vetted one, while
   TLS still checks the certificate against the name. It follows no redirects and reads no
@@ -23,6 +24,8 @@ import socket
 import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
+
+import aiohttp
 
 from tidings.domain.addresses import LOOPBACK_NAME, Rule, refusal
 from tidings.domain.errors import InvalidInput
@@ -78,6 +81,21 @@ def check_url(url: str, member: str, *, allow_loopback: bool) -> None:
 
 
 # --- aiohttp -----------------------------------------------------------------------------
+
+
+class VettingResolver(aiohttp.ThreadedResolver):
+    """aiohttp's resolver, refusing a name with any refused address: all of them are then
+    reported as one AddressRefused, and nothing is tried."""
+
+    def __init__(self, *, allow_loopback: bool) -> None:
+        super().__init__()
+        self._allow_loopback = allow_loopback
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        answers = await super().resolve(host, port, family)
+        for answer in answers:
+            vet(host, answer["host"], allow_loopback=self._allow_loopback)
+        return answers
 
 
 def socket_factory(*, allow_loopback: bool) -> Callable[[tuple], socket.socket]:

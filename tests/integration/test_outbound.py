@@ -127,3 +127,25 @@ def test_write_time_refusal_names_the_url_and_the_rule(url, rule):
 
 def test_a_name_that_does_not_resolve_now_passes_the_write_time_check():
     check_url("https://tidings-no-such-host.invalid/hook", MEMBER, allow_loopback=False)
+
+
+def test_a_name_with_any_refused_address_is_refused_whole(monkeypatch):
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "mixed.test":
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with ConnectionRecorder() as target:
+        url = f"http://mixed.test:{target.port}/hook"
+        with pytest.raises(InvalidInput, match=r"mixed.test \(127.0.0.1\) is a loopback"):
+            check_url(url, MEMBER, allow_loopback=False)
+        attempt = post(url)
+    assert not attempt.ok and not attempt.retryable
+    assert "mixed.test (127.0.0.1) is a loopback (127.0.0.0/8) address" in attempt.reason
+    assert target.connections == []

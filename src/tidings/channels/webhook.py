@@ -56,7 +56,7 @@ import aiohttp
 from tidings import __version__
 from tidings.channels import Attempt
 from tidings.domain.errors import InvalidInput
-from tidings.outbound import AddressRefused, opener, refusal_hint, socket_factory
+from tidings.outbound import AddressRefused, VettingResolver, opener, refusal_hint, socket_factory
 
 log = logging.getLogger("tidings.webhooks")
 
@@ -209,8 +209,9 @@ class WebhookSender:
                 # common servers drop them (uvicorn and Node.js after 5 s): reusing a
                 # connection the receiver is closing would fail an attempt for nothing.
                 keepalive_timeout=4,
-                # Every socket is made for an address the rules allow: literal, resolved,
-                # or re-resolved after the DNS cache expired.
+                # Names with a refused address are refused whole; every socket is made for
+                # an address the rules allow (literals too, which skip the resolver).
+                resolver=VettingResolver(allow_loopback=self._allow_loopback),
                 socket_factory=socket_factory(allow_loopback=self._allow_loopback),
             )
             # trust_env=False: deliveries go straight to the receiver, not through
