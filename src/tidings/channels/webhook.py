@@ -362,9 +362,7 @@ def _ownership_answer(url: str, account_id: str, timeout_s: float, allow_loopbac
     except urllib.error.URLError as error:
         if isinstance(error.reason, AddressRefused):
             raise error.reason from None
-        return f"unreachable: {_describe(error.reason) if isinstance(error.reason, BaseException) else error.reason}"
-    except AddressRefused:
-        raise
+        return f"unreachable: {error.reason}"
     except (OSError, http.client.HTTPException, ValueError) as error:
         return f"unreachable: {_describe(error)}"
     if not 200 <= status < 300:

@@ -86,6 +86,18 @@ def refusal(address: IPAddress | str, *, allow_loopback: bool = False) -> Rule |
     return rule
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether a URL's host is written as loopback (``localhost`` or a loopback IP): where
+    plain http may go under the development flag. Reaching it is still up to :func:`refusal`."""
+    if host == "localhost":
+        return True
+    try:
+        rule = _rule_for(ip_address(host))
+    except ValueError:
+        return False
+    return rule is not None and rule.name == LOOPBACK_NAME
+
+
 def _rule_for(address: IPAddress) -> Rule | None:
     if isinstance(address, IPv4Address):
         return next((rule for rule in _IPV4_RULES if address in rule.network), None)
