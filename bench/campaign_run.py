@@ -119,6 +119,7 @@ class Server:
             "TIDINGS_ALLOW_HTTP_LOOPBACK": "1",
             "TIDINGS_LOG_LEVEL": "warning",
             "TIDINGS_DATA_DIR": str(work / "data"),
+            "TIDINGS_FILES_ROOT": str(work),  # the audience is imported from a file:// URL there
         }
         self.process: subprocess.Popen | None = None
 

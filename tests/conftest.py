@@ -43,6 +43,10 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
 class Server:
     """A `tidings serve` process on a free port."""
 
+    # file:// import sources and export destinations: pytest's base temp dir, where tests
+    # write them (set once per session by `files_root`).
+    files_root = ""
+
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,6 +62,7 @@ class Server:
             "TIDINGS_DATA_DIR": str(log_path.parent / "data"),
             "TIDINGS_EVENT_RETRY_BASE_DELAY": "0.2",
             "TIDINGS_RETRY_BASE_DELAY": "0.05",
+            "TIDINGS_FILES_ROOT": Server.files_root,
             **env,
         }
         self.process: subprocess.Popen | None = None
@@ -109,6 +114,12 @@ class Server:
             raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         done.json = json.loads(done.stdout) if done.stdout.strip() else None  # type: ignore[attr-defined]
         return done
+
+
+@pytest.fixture(scope="session", autouse=True)
+def files_root(tmp_path_factory) -> str:
+    Server.files_root = str(tmp_path_factory.getbasetemp())
+    return Server.files_root
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from pathlib import Path
 
 import orjson
@@ -64,7 +65,21 @@ def serve(
         True, envvar="TIDINGS_WEBHOOK_OWNERSHIP_CHECK", help="HEAD a webhook URL on campaign create/update."
     ),
     allow_http_loopback: bool = typer.Option(
-        False, envvar="TIDINGS_ALLOW_HTTP_LOOPBACK", help="Development only: accept http:// webhooks on loopback."
+        False,
+        envvar="TIDINGS_ALLOW_HTTP_LOOPBACK",
+        help="Development only: let webhook and import URLs reach loopback (127.0.0.0/8, ::1), over http:// too. "
+        "The only way to allow loopback; private, link-local and reserved addresses stay refused.",
+    ),
+    webhook_error_bodies: bool = typer.Option(
+        False,
+        envvar="TIDINGS_WEBHOOK_ERROR_BODIES",
+        help="Quote the first 200 bytes of a webhook's error answer in the campaign activity's message.",
+    ),
+    files_root: str = typer.Option(
+        "",
+        envvar="TIDINGS_FILES_ROOT",
+        help=f"Directories (separated by '{os.pathsep}') that file:// import sources and export "
+        "destinations must lie in. Unset: file:// is refused.",
     ),
     strict_output: bool = typer.Option(
         False, envvar="TIDINGS_STRICT_OUTPUT", hidden=True, help="Development only: fail responses that break their shape."
@@ -74,7 +89,13 @@ def serve(
     """Serve the Pinpoint and Lambda APIs on one port (boto3 and the AWS CLI work with --endpoint-url)."""
     import uvicorn
 
+    from tidings.jobs.files import roots_of
     from tidings.server import build_app
+
+    try:
+        roots = roots_of(files_root)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--files-root") from None
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(
@@ -95,6 +116,8 @@ def serve(
         max_batches_in_flight=max_batches_in_flight,
         webhook_ownership_check=webhook_ownership_check,
         allow_http_loopback=allow_http_loopback,
+        webhook_error_bodies=webhook_error_bodies,
+        files_roots=roots,
         strict_output=strict_output,
     )
     from tidings.functions.sandbox import SandboxUnavailable

@@ -36,7 +36,14 @@ class Settings:
     max_batches_in_flight: int = 16
     # Webhooks: a HEAD request on create/update must answer X-Amz-Pinpoint-AccountId.
     webhook_ownership_check: bool = True
-    # Development only: accept http:// webhook URLs that point at loopback addresses.
+    # Development only: let webhook and import URLs reach loopback addresses (http:// too).
+    # Without it no URL an API caller gives reaches loopback (tidings.domain.addresses).
     allow_http_loopback: bool = False
+    # Quote the start of a webhook's error answer in the activity's message (the body is the
+    # receiver's text; off by default so that a webhook URL cannot be used to read services).
+    webhook_error_bodies: bool = False
+    # Directories file:// import sources and export destinations must lie in; none: file://
+    # is refused.
+    files_roots: tuple[str, ...] = ()
     # Development only: fail a request whose output has members its shape lacks.
     strict_output: bool = False

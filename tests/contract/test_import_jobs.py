@@ -146,7 +146,16 @@ def test_csv_with_an_unknown_column_fails_the_job_naming_it(pinpoint, app_id, tm
 
     assert job["JobStatus"] == "FAILED"
     assert (job["TotalPieces"], job["FailedPieces"], job["TotalProcessed"]) == (1, 1, 0)
-    assert "'Adress'" in job["Failures"][0] and "Address" in job["Failures"][0]
+    assert "column 3 is not an endpoint member" in job["Failures"][0] and "Address" in job["Failures"][0]
+
+
+def test_a_file_that_is_not_an_import_is_never_quoted_back(pinpoint, app_id, tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    for fmt in ("CSV", "JSON"):
+        job = imported(pinpoint, app_id, passwd, fmt)
+        assert job["JobStatus"] == "FAILED"
+        assert job["Failures"] and not any("root" in f or "daemon" in f for f in job["Failures"]), job["Failures"]
 
 
 def test_a_job_where_every_row_is_refused_fails(pinpoint, app_id, tmp_path):

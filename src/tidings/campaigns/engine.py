@@ -45,7 +45,9 @@ class CampaignEngine:
         self.settings = settings
         self.owner = str(uuid.uuid4())
         self.function_channel = FunctionChannel(functions, settings)
-        self.webhooks = WebhookSender()
+        self.webhooks = WebhookSender(
+            allow_loopback=settings.allow_http_loopback, quote_error_bodies=settings.webhook_error_bodies
+        )
         self.writer = RunWriter(db)
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}

@@ -7,6 +7,11 @@ is our contract, stated here:
   Tidings/<version>`` and the body of the Lambda event (at most 50 endpoints).
 - Any 2xx answer delivers the whole batch. 429, 5xx, timeouts and connection errors are
   worth another attempt; other answers (4xx, and 3xx: redirects are not followed) are not.
+  A failed attempt is reported (in the activity's ``ExecutionMetrics.Message``) by status
+  and standard reason phrase only: the receiver's body is quoted only when the operator
+  starts the server with ``--webhook-error-bodies``.
+- Connections go only to addresses ``tidings.domain.addresses`` allows, checked on the
+  address actually connected to (``tidings.outbound``).
 - ``Idempotency-Key: <batch key>``: the same on every attempt of a batch, also after a
   crash, so a receiver can drop repeats (delivery is at least once).
 
@@ -25,7 +30,9 @@ appear; any one matching is enough (room for secret rotation).
 Ownership check (Pinpoint's documented behaviour): before a campaign may name a webhook,
 the URL must answer a ``HEAD`` request with the header ``X-Amz-Pinpoint-AccountId`` set to
 the account id. :func:`check_ownership` does that; ``tidings serve
---no-webhook-ownership-check`` turns it off.
+--no-webhook-ownership-check`` turns it off. Whatever goes wrong (no such header, an error
+status, a refused connection, a timeout, a TLS failure), the caller hears the same message,
+so the check cannot be used to map which ports answer; the server's log says which it was.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ import asyncio
 import errno
 import hashlib
 import hmac
+import http
 import http.client
+import logging
 import socket
 import ssl
 import time
@@ -47,6 +56,9 @@ import aiohttp
 from tidings import __version__
 from tidings.channels import Attempt
 from tidings.domain.errors import InvalidInput
+from tidings.outbound import AddressRefused, VettingResolver, opener, refusal_hint, socket_factory
+
+log = logging.getLogger("tidings.webhooks")
 
 SIGNATURE_HEADER = "X-Tidings-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -54,7 +66,8 @@ OWNERSHIP_HEADER = "X-Amz-Pinpoint-AccountId"
 USER_AGENT = f"Tidings/{__version__}"
 DELIVERY_URI_MEMBER = "WriteCampaignRequest.CustomDeliveryConfiguration.DeliveryUri"
 
-# Bodies of error answers are quoted in the reason, cut to this many bytes.
+# With --webhook-error-bodies, bodies of error answers are quoted in the reason, cut to this
+# many bytes.
 _QUOTED_BODY_BYTES = 200
 
 
@@ -120,9 +133,20 @@ class WebhookSender:
 
     The aiohttp session belongs to the event loop that first uses it, so a sender is made
     once per loop (per worker) and closed with :meth:`close` when that loop is done.
+    ``allow_loopback`` is the server's development flag; ``quote_error_bodies`` puts the
+    start of an error answer's body in the attempt's reason (the operator's opt-in).
     """
 
-    def __init__(self, *, limit: int = 64, limit_per_host: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        allow_loopback: bool = False,
+        quote_error_bodies: bool = False,
+        limit: int = 64,
+        limit_per_host: int = 32,
+    ) -> None:
+        self._allow_loopback = allow_loopback
+        self._quote_error_bodies = quote_error_bodies
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -153,12 +177,15 @@ class WebhookSender:
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
                 allow_redirects=False,
             ) as response:
-                return await _attempt_from(response, url)
+                return await _attempt_from(response, url, quote_body=self._quote_error_bodies)
         except TimeoutError:
             return Attempt(False, True, f"no answer from {url} within {timeout_s:g} s")
         except aiohttp.InvalidURL:
             return Attempt(False, False, f"{url} is not a URL that can be posted to")
         except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, AddressRefused):
+                # Not worth another attempt: the batch fails, nothing was sent.
+                return Attempt(False, False, _refused(url, error.os_error))
             return Attempt(False, True, _connect_failure(url, error.os_error))
         except (aiohttp.ClientError, OSError) as error:
             return Attempt(False, True, f"connection to {url} failed: {_describe(error)}")
@@ -182,6 +209,10 @@ class WebhookSender:
                 # common servers drop them (uvicorn and Node.js after 5 s): reusing a
                 # connection the receiver is closing would fail an attempt for nothing.
                 keepalive_timeout=4,
+                # Names with a refused address are refused whole; every socket is made for
+                # an address the rules allow (literals too, which skip the resolver).
+                resolver=VettingResolver(allow_loopback=self._allow_loopback),
+                socket_factory=socket_factory(allow_loopback=self._allow_loopback),
             )
             # trust_env=False: deliveries go straight to the receiver, not through
             # whatever proxy the server's environment happens to name.
@@ -190,12 +221,13 @@ class WebhookSender:
         return self._session
 
 
-async def _attempt_from(response: aiohttp.ClientResponse, url: str) -> Attempt:
+async def _attempt_from(response: aiohttp.ClientResponse, url: str, *, quote_body: bool) -> Attempt:
     status = response.status
-    quoted = await _drain(response, keep=not 200 <= status < 300)
+    quoted = await _drain(response, keep=quote_body and not 200 <= status < 300)
     if 200 <= status < 300:
         return Attempt(True, False)
-    reason = f"HTTP {status} from {url}"
+    # The standard phrase, not the receiver's: its own phrase is as much its text as a body.
+    reason = f"HTTP {status} {_phrase(status)}from {url}"
     if 300 <= status < 400:
         reason += " (redirects are not followed; use the final URL as DeliveryUri)"
     if quoted:
@@ -217,6 +249,17 @@ async def _drain(response: aiohttp.ClientResponse, *, keep: bool) -> str:
     return " ".join(start.decode("utf-8", "replace").split())
 
 
+def _phrase(status: int) -> str:
+    try:
+        return f"{http.HTTPStatus(status).phrase} "
+    except ValueError:
+        return ""
+
+
+def _refused(url: str, refused: AddressRefused) -> str:
+    return f"nothing sent to {url}: {refused}; {refusal_hint(refused.rule)}"
+
+
 def _connect_failure(url: str, os_error: OSError) -> str:
     if os_error.errno == errno.ECONNREFUSED or isinstance(os_error, ConnectionRefusedError):
         return f"connection refused by {url}"
@@ -234,33 +277,32 @@ def _describe(error: BaseException) -> str:
 # --- ownership check -------------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer from the URL itself; it has to carry the header."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        return None
-
-
-# No proxies from the environment, as for deliveries.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
-
-
 def check_ownership(
     url: str,
     account_id: str,
     timeout_s: float = 5.0,
     *,
     member: str = DELIVERY_URI_MEMBER,
+    allow_loopback: bool = False,
 ) -> None:
     """Raise InvalidInput unless a HEAD request on ``url`` answers 2xx with the header
-    ``X-Amz-Pinpoint-AccountId: <account_id>``. Blocking: call it from a thread."""
-    got = _ownership_answer(url, account_id, timeout_s)
+    ``X-Amz-Pinpoint-AccountId: <account_id>``. Blocking: call it from a thread.
+
+    Every failure gets the same message (see the module's notes); an address the rules
+    refuse is named, since that comes from DNS, not from probing the receiver."""
+    try:
+        got = _ownership_answer(url, account_id, timeout_s, allow_loopback)
+    except AddressRefused as refused:
+        raise InvalidInput(
+            f"{member} {url} is refused: {refused}; {refusal_hint(refused.rule)}", member=member
+        ) from None
     if got is None:
         return
+    log.info("webhook ownership check of %s failed: %s", url, got)
     raise InvalidInput(
         f"Received an invalid response from the resource at {member} {url}: a HEAD request must "
-        f"answer with header {OWNERSHIP_HEADER}: {account_id} (got: {got}); the server skips this "
-        "check when started with --no-webhook-ownership-check",
+        f"answer 2xx with header {OWNERSHIP_HEADER}: {account_id}; the server skips this check "
+        "when started with --no-webhook-ownership-check",
         member=member,
     )
 
@@ -271,15 +313,23 @@ def check_new_delivery_uris(
     *,
     previous: dict | None = None,
     timeout_s: float = 5.0,
+    allow_loopback: bool = False,
 ) -> None:
     """Run the ownership check on every webhook a WriteCampaignRequest names, except those
     ``previous`` (the stored request, on update) already named: they were checked then."""
+    for member, url in new_delivery_urls(request, previous).items():
+        check_ownership(url, account_id, timeout_s, member=member, allow_loopback=allow_loopback)
+
+
+def new_delivery_urls(request: dict, previous: dict | None) -> dict[str, str]:
+    """The webhook URLs of a WriteCampaignRequest that ``previous`` did not name, each once,
+    by the first member that holds it."""
     known = set(delivery_uris(previous or {}).values())
-    checked: set[str] = set()
+    found: dict[str, str] = {}
     for member, url in delivery_uris(request).items():
-        if url.startswith(("https://", "http://")) and url not in known | checked:
-            check_ownership(url, account_id, timeout_s, member=member)
-            checked.add(url)
+        if url.startswith(("https://", "http://")) and url not in known | set(found.values()):
+            found[member] = url
+    return found
 
 
 def delivery_uris(request: dict) -> dict[str, str]:
@@ -297,11 +347,12 @@ def delivery_uris(request: dict) -> dict[str, str]:
     return found
 
 
-def _ownership_answer(url: str, account_id: str, timeout_s: float) -> str | None:
-    """None when the answer proves ownership; otherwise what came back, for the message."""
+def _ownership_answer(url: str, account_id: str, timeout_s: float, allow_loopback: bool) -> str | None:
+    """None when the answer proves ownership; otherwise what came back, for the log.
+    Raises AddressRefused when the URL leads to an address the rules refuse."""
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT})
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
+        with opener(allow_loopback=allow_loopback).open(request, timeout=timeout_s) as response:
             status, value = response.status, response.headers.get(OWNERSHIP_HEADER)
     except urllib.error.HTTPError as error:
         # Error statuses (and refused redirects) land here; the header alone does not make
@@ -309,9 +360,11 @@ def _ownership_answer(url: str, account_id: str, timeout_s: float) -> str | None
         error.close()
         return f"HTTP {error.code}"
     except urllib.error.URLError as error:
-        return _unreachable(error.reason, timeout_s)
+        if isinstance(error.reason, AddressRefused):
+            raise error.reason from None
+        return f"unreachable: {error.reason}"
     except (OSError, http.client.HTTPException, ValueError) as error:
-        return _unreachable(error, timeout_s)
+        return f"unreachable: {_describe(error)}"
     if not 200 <= status < 300:
         return f"HTTP {status}"
     if value is None:
@@ -319,17 +372,3 @@ def _ownership_answer(url: str, account_id: str, timeout_s: float) -> str | None
     if value.strip() != account_id:
         return f"{OWNERSHIP_HEADER}: {value.strip()}"
     return None
-
-
-def _unreachable(reason: object, timeout_s: float) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError):
-        return f"no answer within {timeout_s:g} s"
-    if isinstance(reason, socket.gaierror):
-        return "host name not found"
-    if isinstance(reason, ssl.SSLError):
-        return f"TLS error: {reason}"
-    if isinstance(reason, http.client.HTTPException):
-        return f"not an HTTP answer ({type(reason).__name__})"
-    return str(reason) or type(reason).__name__

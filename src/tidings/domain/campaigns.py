@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from tidings.domain import schedules
+from tidings.domain.addresses import is_loopback_host
 from tidings.domain.common import require_date
 from tidings.domain.errors import InvalidInput
 
@@ -107,7 +107,7 @@ def check_https_url(url: str, where: str, *, allow_http_loopback: bool) -> None:
         raise InvalidInput(f"{where} is not a valid URL: {url!r}", member=where)
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and allow_http_loopback and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and allow_http_loopback and is_loopback_host(parts.hostname):
         return
     hint = (
         " (plain http is accepted only for loopback addresses when the server runs with "
@@ -115,14 +115,6 @@ def check_https_url(url: str, where: str, *, allow_http_loopback: bool) -> None:
     )
     raise InvalidInput(f"{where} must be an https:// URL, got {url!r}{hint}", member=where)
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def is_function_reference(uri: str) -> bool:

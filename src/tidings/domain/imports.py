@@ -170,7 +170,7 @@ def _column(index: int, name: str, shape: Any) -> Column:
     node = shape
     for depth, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
-            raise InvalidInput(_unknown_column(index, name, shape))
+            raise InvalidInput(_unknown_column(index, shape))
         node = node[part]
         path = tuple(parts[:depth])
         rest = parts[depth + 1 :]
@@ -187,14 +187,14 @@ def _column(index: int, name: str, shape: Any) -> Column:
             if rest:
                 break
             return Column(index, path, part, _scalar(node))
-    raise InvalidInput(_unknown_column(index, name, shape))
+    raise InvalidInput(_unknown_column(index, shape))
 
 
 def _scalar(type_name: Any) -> str:
     return "number" if type_name in ("double", "float", "integer", "long") else "text"
 
 
-def _unknown_column(index: int, name: str, shape: dict) -> str:
+def _unknown_column(index: int, shape: dict) -> str:
     known = []
     for member, node in shape.items():
         if isinstance(node, dict):
@@ -204,8 +204,10 @@ def _unknown_column(index: int, name: str, shape: dict) -> str:
             known.append(f"{member}.<name>")
         else:
             known.append(member)
+    # The column is named by its number only: a header that is not one is whatever the file
+    # holds (a file that is not an import at all), and errors must not quote it.
     return (
-        f"the CSV header's column {index + 1} {name!r} is not an endpoint member; columns use "
+        f"the CSV header's column {index + 1} is not an endpoint member; columns use "
         f"Pinpoint's dotted names: {', '.join(known)}"
     )
 

@@ -2,16 +2,17 @@
 
 Tidings reads imports from ``file://`` paths on the server (a file, or a directory whose
 files are the job's pieces) and from ``https://`` URLs (a presigned S3 URL works); it writes
-exports to ``file://`` directories. ``s3://`` is refused with a message that says so.
+exports to ``file://`` directories. Where a path may lie (``tidings.jobs.files``) and which
+addresses a URL may reach (``tidings.domain.addresses``) are decided elsewhere. ``s3://`` is refused with a message that says so.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from tidings.domain.addresses import is_loopback_host
 from tidings.domain.errors import InvalidInput
 
 MAX_FAILURES = 100  # Failures holds the first 100 row errors, as in Pinpoint
@@ -66,7 +67,7 @@ def import_source(url: str, member: str, *, allow_http_loopback: bool = False) -
         return Location("file", path=_local_path(url, member))
     if scheme == "https":
         return Location("https", url=url)
-    if scheme == "http" and allow_http_loopback and _is_loopback(urlsplit(url).hostname or ""):
+    if scheme == "http" and allow_http_loopback and is_loopback_host(urlsplit(url).hostname or ""):
         return Location("http", url=url)
     raise InvalidInput(
         f"{member} {url!r}: Tidings reads file:// and https:// URLs (file:///data/endpoints.json, "
@@ -88,14 +89,6 @@ def export_target(url: str, member: str) -> Location:
         )
     return Location("file", path=_local_path(url, member))
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def piece_label(name: str, pieces: int) -> str:

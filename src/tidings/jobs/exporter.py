@@ -1,5 +1,6 @@
 """Running one export job: a segment's endpoints (or all the app's), streamed in keyset pages
-into JSON-lines files under ``<S3UrlPrefix>/<job id>/``, 100,000 endpoints a piece.
+into JSON-lines files under ``<S3UrlPrefix>/<job id>/``, 100,000 endpoints a piece. The
+prefix must lie inside the server's --files-root (``tidings.jobs.files``).
 
 Each line is the endpoint as GetEndpoint answers it, so the files can be imported again.
 An export interrupted by a crash starts over: its folder is emptied and written afresh.
@@ -7,8 +8,8 @@ An export interrupted by a crash starts over: its folder is emptied and written 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import shutil
 import threading
 import time
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from tidings.domain import jobs as job_rules
 from tidings.domain import segments as seg
 from tidings.domain.common import now_iso
 from tidings.domain.errors import NotFound
+from tidings.jobs.files import Outside, confine, create_file, fresh_directory
 from tidings.store import audience, jobs
 from tidings.store.db import Database
 
@@ -31,8 +33,18 @@ PROGRESS_EVERY = 20_000  # endpoints between progress writes
 
 
 class ExportRun:
-    def __init__(self, db: Database, row: Any, *, owner: str, lease_s: float, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        db: Database,
+        row: Any,
+        *,
+        owner: str,
+        lease_s: float,
+        stopping: threading.Event,
+        files_roots: tuple[str, ...],
+    ) -> None:
         self.db = db
+        self.files_roots = files_roots
         self.row = row
         self.app_id, self.job_id = row.app_id, row.id
         self.owner = owner
@@ -53,19 +65,25 @@ class ExportRun:
 
     def run(self) -> None:
         definition = self.row.definition
-        folder = Path(job_rules.export_target(definition["S3UrlPrefix"], "S3UrlPrefix").path or "/") / self.job_id
+        prefix = job_rules.export_target(definition["S3UrlPrefix"], "S3UrlPrefix").path or "/"
         try:
             cond = self._condition(definition)
-            if folder.exists():  # a run cut short: start over
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-        except NotFound as exc:
+            root, real = confine(prefix, self.files_roots, "S3UrlPrefix")
+        except (NotFound, Outside) as exc:
             self._end("FAILED", total_failures=1, failures=[exc.message])
             return
-        except OSError as exc:
-            message = f"{folder} cannot be written: {exc.strerror or exc}"
-            self._end("FAILED", total_pieces=1, failed_pieces=1, failures=[message])
-            return
+        folder = Path(real) / self.job_id
+        with contextlib.ExitStack() as stack:
+            try:
+                # A run cut short starts over in an emptied folder.
+                folder_fd = stack.enter_context(fresh_directory(root, real, self.job_id))
+            except OSError as exc:
+                message = f"{folder} cannot be written: {exc.strerror or exc}"
+                self._end("FAILED", total_pieces=1, failed_pieces=1, failures=[message])
+                return
+            self._write(folder, folder_fd, cond)
+
+    def _write(self, folder: Path, folder_fd: int, cond: seg.Cond) -> None:
         if not self._advance(status="PROCESSING", total_processed=0, total_pieces=0, completed_pieces=0):
             return
         written, piece, sink = 0, 0, None
@@ -76,7 +94,7 @@ class ExportRun:
                     if sink is not None:
                         sink.close()
                         piece += 1
-                    sink = (folder / f"part-{piece:05d}.json").open("wb")
+                    sink = create_file(folder_fd, f"part-{piece:05d}.json")
                 doc = member.doc.encode()
                 sink.write(prefix + orjson.dumps(member.id) + (b"," + doc[1:] if len(doc) > 2 else b"}") + b"\n")
                 written += 1

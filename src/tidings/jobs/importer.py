@@ -104,6 +104,8 @@ class ImportRun:
         lease_s: float,
         stopping: threading.Event,
         segment_arn: Callable[[str, str], str],
+        files_roots: tuple[str, ...],
+        allow_loopback: bool,
     ) -> None:
         self.db = db
         self.app_id, self.job_id = row.app_id, row.id
@@ -115,6 +117,8 @@ class ImportRun:
         self.lease_s = lease_s
         self.stopping = stopping
         self.segment_arn = segment_arn
+        self.files_roots = files_roots
+        self.allow_loopback = allow_loopback
         self.csv = self.definition["Format"] == "CSV"
         segment_id = self.definition.get("SegmentId")
         # The member list is the job's own until the job completes and a segment version
@@ -158,7 +162,7 @@ class ImportRun:
         location = job_rules.import_source(self.definition["S3Url"], "S3Url", allow_http_loopback=True)
         refresh = bool(cursor.get("refresh"))
         try:
-            found = pieces(location)
+            found = pieces(location, self.files_roots)
         except SourceError as exc:
             start = Progress(pieces=[], refresh=refresh).failed([str(exc)])
             self._finish(start, force_status="FAILED")
@@ -174,6 +178,7 @@ class ImportRun:
         task = reader.task_for(
             piece, fmt=self.definition["Format"], offset=progress.offset, line=progress.line,
             header=progress.header, job_id=self.job_id, filters=filters,
+            files_roots=self.files_roots, allow_loopback=self.allow_loopback,
         )  # fmt: skip
         helper = None
         if reader.wants_helper(piece, progress.offset):

@@ -77,10 +77,12 @@ class ReadFailure(Exception):
 
 
 def task_for(piece: dict, *, fmt: str, offset: int, line: int, header: list[str] | None,
-             job_id: str, filters: dict[str, list[str]]) -> dict:  # fmt: skip
+             job_id: str, filters: dict[str, list[str]], files_roots: tuple[str, ...],
+             allow_loopback: bool) -> dict:  # fmt: skip
     return {
         "piece": piece, "format": fmt, "offset": offset, "line": line, "header": header,
-        "job_id": job_id, "filters": filters,
+        "job_id": job_id, "filters": filters, "files_roots": tuple(files_roots),
+        "allow_loopback": allow_loopback,
     }  # fmt: skip
 
 
@@ -88,7 +90,8 @@ def chunks(task: dict, check: ItemCheck, shape: Any) -> Iterator[tuple]:
     """(rows, errors, offset, line, header) per chunk of the piece, from the task's offset.
     Raises ReadFailure when the piece cannot be read on."""
     try:
-        with open_piece(task["piece"], task["offset"]) as stream:
+        reach = {"roots": tuple(task["files_roots"]), "allow_loopback": task["allow_loopback"]}
+        with open_piece(task["piece"], task["offset"], **reach) as stream:
             if task["format"] == "CSV":
                 yield from _csv_chunks(stream, task, check, shape)
             else:

@@ -107,7 +107,10 @@ class JobService:
 
     def _runner(self, row: Any) -> Callable[[], None]:
         if row.type == "EXPORT":
-            return ExportRun(self.db, row, owner=self.owner, lease_s=LEASE_S, stopping=self.stopping).run
+            return ExportRun(
+                self.db, row, owner=self.owner, lease_s=LEASE_S, stopping=self.stopping,
+                files_roots=self.settings.files_roots,
+            ).run  # fmt: skip
         settings = self.settings
 
         def segment_arn(app_id: str, segment_id: str) -> str:
@@ -122,4 +125,6 @@ class JobService:
             lease_s=LEASE_S,
             stopping=self.stopping,
             segment_arn=segment_arn,
+            files_roots=settings.files_roots,
+            allow_loopback=settings.allow_http_loopback,
         ).run

@@ -1,5 +1,9 @@
 """Reading an import's pieces: local files (one, or every file under a directory) and
-http(s) URLs, from a byte offset, one line at a time, never the whole file."""
+http(s) URLs, from a byte offset, one line at a time, never the whole file.
+
+Local files must lie inside the operator's --files-root (``tidings.jobs.files``); URLs are
+fetched only from addresses the rules allow, without following redirects
+(``tidings.outbound``)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from tidings import outbound
 from tidings.domain.jobs import Location
+from tidings.jobs.files import Outside, confine, open_for_reading
 
 LINE_LIMIT = 1024 * 1024  # a line longer than this is refused, not read into memory
 READ_BUFFER = 1024 * 1024
@@ -23,12 +29,16 @@ class SourceError(Exception):
     """A piece that cannot be read; the message says what to fix."""
 
 
-def pieces(location: Location) -> list[dict]:
+def pieces(location: Location, roots: tuple[str, ...]) -> list[dict]:
     """The pieces of an import: the file, every regular file under the directory (sorted by
-    path, hidden files left out), or the URL."""
+    path, hidden files left out), or the URL. Each file is confined again when opened."""
     if location.path is None:
         return [{"name": location.name or "import", "url": location.url}]
-    root = Path(location.path)
+    try:
+        _, real = confine(location.path, roots, "S3Url")
+    except Outside as exc:
+        raise SourceError(exc.message) from None
+    root = Path(real)
     if root.is_file():
         return [{"name": root.name, "path": str(root)}]
     if root.is_dir():
@@ -51,32 +61,39 @@ def pieces(location: Location) -> list[dict]:
 
 
 @contextmanager
-def open_piece(piece: dict, offset: int) -> Iterator[BinaryIO]:
-    """The piece's bytes from ``offset`` on."""
+def open_piece(
+    piece: dict, offset: int, *, roots: tuple[str, ...], allow_loopback: bool
+) -> Iterator[BinaryIO]:
+    """The piece's bytes from ``offset`` on. ``roots`` and ``allow_loopback`` are the
+    server's --files-root and --allow-http-loopback."""
     if "path" in piece:
         try:
-            stream = open(piece["path"], "rb", buffering=READ_BUFFER)  # noqa: SIM115
+            root, real = confine(piece["path"], roots, "S3Url")
+            stream = open_for_reading(root, real, READ_BUFFER)
+        except Outside as exc:
+            raise SourceError(exc.message) from None
         except OSError as exc:
             raise SourceError(f"{piece['path']} cannot be read: {exc.strerror or exc}") from None
         with stream:
             stream.seek(offset)
             yield stream
         return
-    with _open_url(piece["url"], offset) as stream:
+    with _open_url(piece["url"], offset, allow_loopback) as stream:
         yield stream
 
 
 @contextmanager
-def _open_url(url: str, offset: int) -> Iterator[BinaryIO]:
+def _open_url(url: str, offset: int, allow_loopback: bool) -> Iterator[BinaryIO]:
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S)  # noqa: S310
+        response = outbound.opener(allow_loopback=allow_loopback).open(request, timeout=HTTP_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # asked past the end: nothing is left to read
             yield io.BytesIO()
             return
-        raise SourceError(f"{_shown(url)} answered HTTP {exc.code} {exc.reason}") from None
+        hint = "; redirects are not followed: pass the final URL" if 300 <= exc.code < 400 else ""
+        raise SourceError(f"{_shown(url)} answered HTTP {exc.code} {exc.reason}{hint}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SourceError(f"{_shown(url)} cannot be fetched: {reason}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tidings import outbound
 from tidings.domain import campaigns as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
@@ -70,6 +71,10 @@ def update_application_settings(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     request = params["WriteApplicationSettingsRequest"]
     now = now_iso()
+    url = (request.get("CampaignHook") or {}).get("WebUrl")
+    if url:  # before the transaction: resolving a name must not hold locks
+        member = "WriteApplicationSettingsRequest.CampaignHook.WebUrl"
+        outbound.check_url(url, member, allow_loopback=call.state.settings.allow_http_loopback)
 
     def work(conn):
         row = apps.get(conn, app_id, lock=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tidings import outbound
 from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
 from tidings.domain import campaigns as rules
@@ -33,6 +34,7 @@ def create_campaign(call: Call, params: dict) -> dict:
     request = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
     campaign_id, now = new_id(), now_iso()
     arn = call.state.child_arn(app_id, "campaigns", campaign_id)
+    _check_addresses(call, request, previous=None)
     rules.check_campaign(
         request,
         now=datetime.now(UTC),
@@ -41,8 +43,7 @@ def create_campaign(call: Call, params: dict) -> dict:
     )
     _check_functions(call, app_id, request, arn, created=True)
     # Outside the transaction: a slow webhook must not hold database locks.
-    if call.state.settings.webhook_ownership_check:
-        webhook.check_new_delivery_uris(request, call.state.settings.account_id)
+    _check_ownership(call, request, previous=None)
 
     def work(conn):
         apps.get(conn, app_id)
@@ -94,6 +95,26 @@ def _check_functions(call: Call, app_id: str, request: dict, campaign_arn: str, 
         raise InvalidInput(f"{via}: {problem}")
 
 
+def _check_addresses(call: Call, request: dict, previous: dict | None) -> None:
+    """The URLs a request brings in (webhooks, the hook's WebUrl) must lead to addresses
+    the rules allow. Checked first, so that a refused address is named as such even when
+    the URL breaks other rules too (plain http)."""
+    loopback = call.state.settings.allow_http_loopback
+    for member, url in webhook.new_delivery_urls(request, previous).items():
+        outbound.check_url(url, member, allow_loopback=loopback)
+    url = (request.get("Hook") or {}).get("WebUrl")
+    if url and url != ((previous or {}).get("Hook") or {}).get("WebUrl"):
+        outbound.check_url(url, "WriteCampaignRequest.Hook.WebUrl", allow_loopback=loopback)
+
+
+def _check_ownership(call: Call, request: dict, previous: dict | None) -> None:
+    settings = call.state.settings
+    if settings.webhook_ownership_check:
+        webhook.check_new_delivery_uris(
+            request, settings.account_id, previous=previous, allow_loopback=settings.allow_http_loopback
+        )
+
+
 def _wake_scheduler(call: Call) -> None:
     if call.state.campaigns is not None:
         call.state.campaigns.wake()
@@ -103,29 +124,23 @@ def update_campaign(call: Call, params: dict) -> dict:
     app_id, campaign_id = params["ApplicationId"], params["CampaignId"]
     # `tags` on update is deprecated in Pinpoint and ignored; TagResource changes tags.
     changes = {k: v for k, v in params["WriteCampaignRequest"].items() if k != "tags"}
-    # A webhook the update brings in is HEAD-checked before the transaction (a slow webhook
-    # must not hold locks), after the merged request passed validation; webhooks the stored
-    # campaign already names were checked when they came in.
-    # The functions it names are checked the same way, when the update may change them or
-    # start a run.
+    # URLs and functions the update brings in are checked before the transaction (a slow
+    # webhook must not hold locks), after the merged request passed validation; URLs the
+    # stored campaign already names were checked when they came in.
     settings = call.state.settings
-    new_webhooks = settings.webhook_ownership_check and changes.keys() & {
-        "CustomDeliveryConfiguration",
-        "AdditionalTreatments",
-    }
-    if new_webhooks or changes.keys() & CHANNEL_MEMBERS:
+    if changes.keys() & CHANNEL_MEMBERS:
         with call.state.db.read() as conn:
             apps.get(conn, app_id)
             stored_doc = campaigns.get(conn, app_id, campaign_id)[0]
         stored = rules.write_request_of(stored_doc)
         merged = {**stored, **changes}
+        _check_addresses(call, merged, previous=stored)
         rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
         if not merged.get("IsPaused"):
             _check_functions(call, app_id, merged, stored_doc["Arn"], created=False)
-        if new_webhooks:
-            webhook.check_new_delivery_uris(merged, settings.account_id, previous=stored)
+        _check_ownership(call, merged, previous=stored)
 
     def work(conn):
         apps.get(conn, app_id)

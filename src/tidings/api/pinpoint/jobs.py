@@ -10,10 +10,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Row
 
+from tidings import outbound
 from tidings.domain import jobs as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
+from tidings.jobs import files
 from tidings.store import apps, jobs, segments
 from tidings.wire.app import Call
 
@@ -51,15 +53,20 @@ def create_import_job(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     request = dict(params["ImportJobRequest"])
     root = "ImportJobRequest"
-    location = rules.import_source(
-        request["S3Url"], f"{root}.S3Url", allow_http_loopback=call.state.settings.allow_http_loopback
-    )
-    if location.path is not None and not Path(location.path).exists():
-        raise InvalidInput(
-            f"{root}.S3Url: {location.path} does not exist on the Tidings server; the file (or "
-            "directory) must be readable by the server process",
-            member=f"{root}.S3Url",
-        )
+    settings = call.state.settings
+    member = f"{root}.S3Url"
+    if request["S3Url"].lower().startswith(("https://", "http://")):
+        # Before the scheme rules, so that a refused address is named even over plain http.
+        outbound.check_url(request["S3Url"], member, allow_loopback=settings.allow_http_loopback)
+    location = rules.import_source(request["S3Url"], member, allow_http_loopback=settings.allow_http_loopback)
+    if location.path is not None:
+        _, real = files.confine(location.path or "", settings.files_roots, member)
+        if not Path(real).exists():
+            raise InvalidInput(
+                f"{member}: {location.path} does not exist on the Tidings server; the file (or "
+                "directory) must be readable by the server process",
+                member=member,
+            )
     job_id, now = new_id(), now_iso()
     segment_id = request.get("SegmentId")
     refresh = bool(segment_id)
@@ -114,7 +121,9 @@ def get_segment_import_jobs(call: Call, params: dict) -> dict:
 def create_export_job(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     request = params["ExportJobRequest"]
-    rules.export_target(request["S3UrlPrefix"], "ExportJobRequest.S3UrlPrefix")
+    member = "ExportJobRequest.S3UrlPrefix"
+    target = rules.export_target(request["S3UrlPrefix"], member)
+    files.confine(target.path or "", call.state.settings.files_roots, member)
     job_id, now = new_id(), now_iso()
     segment_id = request.get("SegmentId")
     if "SegmentVersion" in request and not segment_id:
