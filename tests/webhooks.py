@@ -2,6 +2,7 @@
 
     def test_something(webhook_receiver):
         url = webhook_receiver.url                 # http://127.0.0.1:<port>/hook
+                                                   # (https:// with Receiver(ca=a trustme CA))
         webhook_receiver.fail_next(2, status=503)  # the next two POSTs get 503
         ...
         post = webhook_receiver.wait_for_posts(3)[-1]
@@ -9,15 +10,20 @@
 
 It answers HEAD (the ownership check) with ``X-Amz-Pinpoint-AccountId`` set to
 ``account_id`` (``None`` leaves the header out), records every request, and answers POSTs
-200 unless scripted otherwise.
+200 unless scripted otherwise. Signatures are checked with the Standard Webhooks library
+(PyPI ``standardwebhooks``), not with Tidings' code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-import secrets
+import os
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -26,9 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import trustme
 from aiohttp import web
+from standardwebhooks import Webhook, WebhookVerificationError
 
-from tidings.channels.webhook import OWNERSHIP_HEADER, SIGNATURE_HEADER, verify
+from tidings.channels.webhook import OWNERSHIP_HEADER
 
 ACCOUNT = "000000000000"
 
@@ -53,11 +61,34 @@ class _Script:
     delay_s: float = 0.0
 
 
+def random_secret() -> str:
+    """A signing secret in the standard's form, made without Tidings."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def webhook_secret(server, app_id: str, *args: str) -> str:
+    """What ``tidings webhooks secret APP [ARGS]`` prints for the app of ``server``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 class Receiver:
-    def __init__(self, account_id: str | None = ACCOUNT, *, secret: str | None = None) -> None:
+    def __init__(
+        self, account_id: str | None = ACCOUNT, *, secret: str | None = None, ca: trustme.CA | None = None
+    ) -> None:
         self.account_id = account_id  # what HEAD answers; None leaves the header out
         self.head_status = 200
-        self.secret = secret or secrets.token_hex(32)
+        self.secret = secret or random_secret()
+        self._tls: ssl.SSLContext | None = None
+        if ca is not None:  # serve https with a certificate for 127.0.0.1 that ``ca`` issued
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(self._tls)
         self._lock = threading.Lock()
         self._posts: list[Post] = []
         self._heads: list[str] = []
@@ -71,7 +102,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
 
     # --- scripting -------------------------------------------------------------------
 
@@ -114,9 +146,13 @@ class Receiver:
         )
 
     def verified(self, post: Post, secret: str | None = None) -> bool:
-        """Whether the post's signature header signs its body with our (or the given) secret."""
-        signature = post.header(SIGNATURE_HEADER)
-        return signature is not None and verify(secret or self.secret, signature, post.body)
+        """Whether the post's Standard Webhooks headers sign its body with our (or the given)
+        secret, as the standard's own library checks them (timestamp within 5 minutes)."""
+        try:
+            Webhook(secret or self.secret).verify(post.body, post.headers)
+        except WebhookVerificationError:
+            return False
+        return True
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -152,7 +188,7 @@ class Receiver:
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
-        loop.run_until_complete(web.SockSite(self._runner, self._socket).start())
+        loop.run_until_complete(web.SockSite(self._runner, self._socket, ssl_context=self._tls).start())
         ready.set()
         try:
             loop.run_forever()

@@ -384,25 +384,51 @@ app.add_typer(webhooks_app, name="webhooks")
 @webhooks_app.command("secret")
 def webhooks_secret(
     application_id: str = typer.Argument(..., metavar="APP"),
-    rotate: bool = typer.Option(False, help="Replace the secret; deliveries from then on use the new one."),
+    rotate: bool = typer.Option(
+        False, help="Replace the secret; the previous one goes on signing deliveries for --overlap seconds."
+    ),
+    overlap: int | None = typer.Option(
+        None, min=0, help="With --rotate: seconds both secrets sign deliveries (default 86400; 0: switch at once)."
+    ),
     database_url: str = DatabaseUrl,
+    data_dir: str = typer.Option(
+        "./.tidings", envvar="TIDINGS_DATA_DIR", help="The server's data dir, whose master key seals the secret."
+    ),
 ) -> None:
-    """Print the app's webhook signing secret (HMAC-SHA256 key of the X-Tidings-Signature header)."""
+    """Print the app's webhook signing secret (whsec_..., for Standard Webhooks libraries)."""
+    import os
+
     from tidings.domain.errors import TidingsError
     from tidings.store import apps
-    from tidings.store.secrets import signing_secret
+    from tidings.store.sealing import MASTER_KEY_ENV, MASTER_KEY_FILE, load_sealer
+    from tidings.store.secrets import DEFAULT_OVERLAP_S, rotate_signing_secret, signing_secrets
 
+    if overlap is not None and not rotate:
+        _fail("--overlap applies only with --rotate")
+        raise typer.Exit(2)
+    # A master key made here would seal a secret the server cannot open.
+    if not os.environ.get(MASTER_KEY_ENV) and not (Path(data_dir) / MASTER_KEY_FILE).exists():
+        _fail(f"{Path(data_dir) / MASTER_KEY_FILE} does not exist: pass the server's --data-dir (or set {MASTER_KEY_ENV})")
+        raise typer.Exit(1)
     db = _store(database_url)
 
-    def work(conn) -> str:
+    def work(conn):
         apps.get(conn, application_id)
-        return signing_secret(conn, application_id, rotate=rotate)
+        if rotate:
+            return rotate_signing_secret(
+                conn, sealer, application_id, overlap_s=DEFAULT_OVERLAP_S if overlap is None else overlap
+            )
+        return signing_secrets(conn, sealer, application_id)
 
     try:
-        typer.echo(db.transact(work))
+        sealer = load_sealer(data_dir)
+        secrets = db.transact(work)
     except TidingsError as error:
         _fail(error.message)
         raise typer.Exit(1) from None
+    typer.echo(secrets.current)
+    if secrets.previous_until:
+        typer.echo(f"The previous secret also signs deliveries until {secrets.previous_until}.", err=True)
 
 
 # --- import ----------------------------------------------------------------------------------

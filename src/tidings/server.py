@@ -11,6 +11,7 @@ from tidings.functions.service import FunctionService
 from tidings.jobs.service import JobService
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
+from tidings.store.sealing import load_sealer
 from tidings.wire import shapes
 from tidings.wire.app import WireApp
 from tidings.wire.model import LAMBDA_ERRORS, PINPOINT_ERRORS, Service, load_service_model
@@ -43,9 +44,10 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     """The ASGI application for ``settings``; migrations are applied to the store first."""
     db = db or Database(settings.database_url)
     upgrade(db)
+    sealer = load_sealer(settings.data_dir)
     functions = FunctionService(db, settings)
-    engine = CampaignEngine(db, settings, functions)
+    engine = CampaignEngine(db, settings, functions, sealer)
     item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
     jobs = JobService(db, settings, check=shapes.checker(item), shape=shapes.tree(item))
-    state = State(db=db, settings=settings, functions=functions, campaigns=engine, jobs=jobs)
+    state = State(db=db, settings=settings, functions=functions, sealer=sealer, campaigns=engine, jobs=jobs)
     return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)

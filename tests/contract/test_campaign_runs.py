@@ -23,6 +23,7 @@ from tests.campaigns import (
     recording_channel,
     wait_for_status,
 )
+from tests.webhooks import webhook_secret
 
 
 def _campaign(pinpoint, app_id: str, segment_id: str, **members) -> dict:
@@ -246,16 +247,6 @@ def test_failing_function_is_retried_then_endpoints_fail_and_the_campaign_pauses
     assert int(activity["ExecutionMetrics"]["FAILED_ENDPOINT_COUNT"]) >= 10 * 50
 
 
-def _signing_secret(server, app_id: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def test_webhook_channel_gets_signed_batches_and_retries_server_errors(server, pinpoint, app_id, webhook_receiver):
     ids = add_endpoints(pinpoint, app_id, 130)
     segment_id = everyone_segment(pinpoint, app_id)
@@ -264,7 +255,7 @@ def test_webhook_channel_gets_signed_batches_and_retries_server_errors(server, p
     campaign = _campaign(pinpoint, app_id, segment_id, **_custom(webhook_receiver.url, data="hook-data"))
     wait_for_status(pinpoint, app_id, campaign["Id"])
 
-    webhook_receiver.secret = _signing_secret(server, app_id)
+    webhook_receiver.secret = webhook_secret(server, app_id)
     accepted = [p for p in webhook_receiver.posts if p.status == 200]
     assert len(webhook_receiver.posts) == len(accepted) + 2
     assert all(webhook_receiver.verified(p) for p in webhook_receiver.posts)

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.campaigns import recording_channel, wait_for_status
+from tests.webhooks import webhook_secret
+from tidings.functions.code import zip_directory
 
 from .test_seed_function import ACCOUNT, SEED_FUNCTION
 
@@ -127,11 +129,7 @@ def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, m
 
     # The same audience through a webhook, then through a FILTER hook followed by the webhook.
     everyone = sorted(item["Id"] for item in items)
-    secret = subprocess.run(
-        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    webhook_receiver.secret = secret
+    webhook_receiver.secret = webhook_secret(server, app_id)
     custom = {
         "MessageConfiguration": {"CustomMessage": {"Data": "Hello from Tidings"}},
         "CustomDeliveryConfiguration": {"DeliveryUri": webhook_receiver.url, "EndpointTypes": ["SMS"]},

@@ -1,36 +1,45 @@
-"""The webhook channel over real sockets: delivery attempts, signatures, the ownership check."""
+"""The webhook channel over real sockets: delivery attempts, signatures, the ownership check,
+and the signing secrets in the store. Signatures are checked with the Standard Webhooks
+library (``standardwebhooks``) or by hand, never with Tidings' own code."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
 import json
+import os
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert, select
+from standardwebhooks import Webhook
 
 from tests.conftest import free_port
 from tests.listeners import ConnectionRecorder
 from tests.services import migrated_store
-from tests.webhooks import Receiver
+from tests.webhooks import Receiver, random_secret
 from tidings import __version__
 from tidings.channels.webhook import (
     DELIVERY_URI_MEMBER,
     IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
     WebhookSender,
     check_ownership,
     delivery_headers,
-    sign,
-    verify,
 )
-from tidings.domain.errors import InvalidInput
+from tidings.domain.errors import InvalidInput, TidingsError
+from tidings.store import schema
 from tidings.store.db import Database
-from tidings.store.secrets import signing_secret
+from tidings.store.sealing import Sealer
+from tidings.store.secrets import SigningSecrets, rotate_signing_secret, signing_secrets
 
 BODY = json.dumps({"ApplicationId": "a", "Endpoints": {"e1": {"ChannelType": "CUSTOM"}}}).encode()
 ACCOUNT = "000000000000"
@@ -48,7 +57,7 @@ def post_once(url: str, body: bytes = BODY, headers: dict | None = None, timeout
 
 
 def test_a_2xx_answer_delivers_with_our_headers(webhook_receiver):
-    headers = delivery_headers(webhook_receiver.secret, BODY, "batch-7")
+    headers = delivery_headers([webhook_receiver.secret], BODY, "batch-7")
     attempt = post_once(webhook_receiver.url, headers=headers)
 
     assert attempt.ok and not attempt.retryable
@@ -59,6 +68,7 @@ def test_a_2xx_answer_delivers_with_our_headers(webhook_receiver):
     assert post.header("Content-Type") == "application/json"
     assert post.header("User-Agent") == f"Tidings/{__version__}"
     assert post.header(IDEMPOTENCY_HEADER) == "batch-7"
+    assert post.header("webhook-id") == "batch-7"
     assert webhook_receiver.verified(post)
 
 
@@ -163,49 +173,56 @@ def test_a_sender_belongs_to_one_loop(webhook_receiver):
 # --- signatures ------------------------------------------------------------------------
 
 
-def test_signature_format():
-    now = 1_780_000_000
-    value = sign("s3cret", BODY, now)
-    timestamp, digest = value.split(",")
-    assert timestamp == f"t={now}"
-    assert digest.startswith("v1=") and len(digest) == 3 + 64
-    assert verify("s3cret", value, BODY, now=now)
+def hand_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
-def test_signature_verifies_only_with_the_secret_the_body_and_a_fresh_time(webhook_receiver):
-    post_once(webhook_receiver.url, headers=delivery_headers(webhook_receiver.secret, BODY, "k"))
+def test_the_standard_headers_match_a_hand_computed_signature():
+    secret = random_secret()
+    headers = delivery_headers([secret], BODY, "6f1c0a2e-batch")
+    timestamp = headers["webhook-timestamp"]
+    assert abs(int(timestamp) - time.time()) < 5
+    assert headers["webhook-id"] == headers[IDEMPOTENCY_HEADER] == "6f1c0a2e-batch"
+    assert headers["webhook-signature"] == hand_signature(secret, "6f1c0a2e-batch", timestamp, BODY)
+
+
+def test_the_signature_verifies_only_with_the_secret_and_the_body_sent(webhook_receiver):
+    post_once(webhook_receiver.url, headers=delivery_headers([webhook_receiver.secret], BODY, "k"))
     [post] = webhook_receiver.posts
-    header = post.header(SIGNATURE_HEADER)
 
-    assert verify(webhook_receiver.secret, header, post.body)
-    assert not webhook_receiver.verified(post, secret="not-the-secret")
-    assert not verify(webhook_receiver.secret, header, post.body.replace(b'"a"', b'"b"'))
-    assert not verify(webhook_receiver.secret, header, post.body, now=time.time() + 301)
-    assert verify(webhook_receiver.secret, header, post.body, now=time.time() + 200)
-    assert not verify(
-        webhook_receiver.secret, header, post.body, tolerance_s=60, now=time.time() + 120
-    )
+    assert webhook_receiver.verified(post)
+    assert not webhook_receiver.verified(post, secret=random_secret())
+    assert not webhook_receiver.verified(dataclasses.replace(post, body=post.body.replace(b'"a"', b'"b"')))
+    changed_id = {**post.headers, "webhook-id": "another-batch"}
+    assert not webhook_receiver.verified(dataclasses.replace(post, headers=changed_id))
 
 
-def test_a_stale_signature_is_refused():
-    old = int(time.time()) - 3600
-    assert not verify("k", sign("k", BODY, old), BODY)
-    assert verify("k", sign("k", BODY, old), BODY, now=old + 10)
+def test_two_secrets_sign_side_by_side_and_either_verifies():
+    old, new = random_secret(), random_secret()
+    headers = delivery_headers([new, old], BODY, "k")
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == hand_signature(new, "k", headers["webhook-timestamp"], BODY)
+    assert second == hand_signature(old, "k", headers["webhook-timestamp"], BODY)
+    Webhook(old).verify(BODY, headers)
+    Webhook(new).verify(BODY, headers)
 
 
-@pytest.mark.parametrize(
-    "header", ["", "garbage", "t=,v1=", "t=abc,v1=00", "v1=00", "t=<now>"]
-)
-def test_malformed_signatures_are_not_valid(header):
-    # Test ids must not depend on the clock: pytest-xdist workers collect them separately.
-    header = header.replace("<now>", str(int(time.time())))
-    assert not verify("k", header, BODY)
+def test_the_deprecated_header_keeps_the_old_scheme_and_key():
+    """A secret made before the standard (64 hex characters) keyed HMAC with its text; its
+    whsec_ form carries the same key, so the old header is what receivers verified before."""
+    legacy = os.urandom(32).hex()
+    headers = delivery_headers(["whsec_" + base64.b64encode(legacy.encode()).decode()], BODY, "k")
+    timestamp = headers["webhook-timestamp"]
+    old_digest = hmac.new(legacy.encode(), f"{timestamp}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert headers["X-Tidings-Signature"] == f"t={timestamp},v1={old_digest}"
 
 
-def test_any_of_several_signatures_may_match():
-    now = int(time.time())
-    good = sign("new", BODY, now).split(",")[1]
-    assert verify("new", f"t={now},v1={'0' * 64},{good}", BODY)
+def test_a_secret_not_in_the_standard_form_is_refused():
+    for secret in ["", "0" * 64, "whsec_", "whsec_not base64!"]:
+        with pytest.raises(ValueError, match="secret"):
+            delivery_headers([secret], BODY, "k")
 
 
 # --- ownership check -------------------------------------------------------------------
@@ -291,16 +308,70 @@ def store(request, tmp_path_factory) -> Iterator[Database]:
         yield db
 
 
-def test_a_signing_secret_is_made_once_per_app_and_rotates(store):
-    app, other = uuid.uuid4().hex, uuid.uuid4().hex
-    first = store.transact(lambda conn: signing_secret(conn, app))
-    assert len(first) == 64 and int(first, 16) >= 0
-    assert store.transact(lambda conn: signing_secret(conn, app)) == first
-    with store.read() as conn:  # once made, reading it needs no write
-        assert signing_secret(conn, app) == first
-    assert store.transact(lambda conn: signing_secret(conn, other)) != first
+@pytest.fixture(scope="module")
+def sealer() -> Sealer:
+    return Sealer(os.urandom(32))
 
-    rotated = store.transact(lambda conn: signing_secret(conn, app, rotate=True))
-    assert rotated != first
-    assert store.transact(lambda conn: signing_secret(conn, app)) == rotated
-    assert not verify(rotated, sign(first, BODY, int(time.time())), BODY)
+
+def stored_row(store: Database, app_id: str):
+    with store.read() as conn:
+        return conn.execute(select(schema.signing_secrets).where(schema.signing_secrets.c.app_id == app_id)).one()
+
+
+def test_a_signing_secret_is_made_once_per_app_in_the_standard_form_and_sealed(store, sealer):
+    app, other = uuid.uuid4().hex, uuid.uuid4().hex
+    first = store.transact(lambda conn: signing_secrets(conn, sealer, app))
+    assert first.previous is None and first.previous_until is None
+    assert first.current.startswith("whsec_")
+    assert len(base64.b64decode(first.current.removeprefix("whsec_"), validate=True)) == 32
+    Webhook(first.current)  # the standard library takes it as it is
+    assert store.transact(lambda conn: signing_secrets(conn, sealer, app)) == first
+    with store.read() as conn:  # once made, reading it needs no write
+        assert signing_secrets(conn, sealer, app) == first
+    assert store.transact(lambda conn: signing_secrets(conn, sealer, other)).current != first.current
+
+    row = stored_row(store, app)
+    assert row.secret.startswith("v1:")
+    assert first.current not in row.secret and first.current.removeprefix("whsec_") not in row.secret
+    with store.read() as conn, pytest.raises(TidingsError, match="master key"):
+        signing_secrets(conn, Sealer(os.urandom(32)), app)
+
+
+def test_rotation_keeps_the_previous_secret_for_the_overlap(store, sealer):
+    app = uuid.uuid4().hex
+    first = store.transact(lambda conn: signing_secrets(conn, sealer, app)).current
+    rotated = store.transact(lambda conn: rotate_signing_secret(conn, sealer, app, overlap_s=3600))
+    assert rotated.current != first and rotated.previous == first
+    until = datetime.fromisoformat(rotated.previous_until)
+    assert timedelta(seconds=3590) < until - datetime.now(UTC) <= timedelta(seconds=3600)
+    assert store.transact(lambda conn: signing_secrets(conn, sealer, app)) == rotated
+    assert rotated.signing_at(datetime.now(UTC)) == [rotated.current, first]
+    assert rotated.signing_at(until + timedelta(seconds=1)) == [rotated.current]
+    assert first not in stored_row(store, app).previous_secret
+
+    # Rotating again drops the first; without an overlap the replaced secret stops at once.
+    again = store.transact(lambda conn: rotate_signing_secret(conn, sealer, app, overlap_s=0))
+    assert again.previous is None and again.signing_at(datetime.now(UTC)) == [again.current]
+    with pytest.raises(ValueError, match="negative"):
+        store.transact(lambda conn: rotate_signing_secret(conn, sealer, app, overlap_s=-1))
+
+
+def test_an_overlap_ends(store, sealer):
+    app = uuid.uuid4().hex
+    store.transact(lambda conn: signing_secrets(conn, sealer, app))
+    rotated = store.transact(lambda conn: rotate_signing_secret(conn, sealer, app, overlap_s=0.5))
+    assert rotated.previous is not None
+    time.sleep(0.6)
+    assert store.transact(lambda conn: signing_secrets(conn, sealer, app)) == SigningSecrets(rotated.current)
+
+
+def test_a_plain_secret_from_before_sealing_is_sealed_with_the_same_key(store, sealer):
+    app, legacy = uuid.uuid4().hex, os.urandom(32).hex()
+    row = {"app_id": app, "secret": legacy, "created": "2026-01-01T00:00:00.000Z"}
+    store.transact(lambda conn: conn.execute(insert(schema.signing_secrets).values(row)))
+
+    converted = store.transact(lambda conn: signing_secrets(conn, sealer, app)).current
+    assert base64.b64decode(converted.removeprefix("whsec_")) == legacy.encode()
+    assert stored_row(store, app).secret.startswith("v1:")
+    assert legacy not in stored_row(store, app).secret
+    assert store.transact(lambda conn: signing_secrets(conn, sealer, app)).current == converted

@@ -10,6 +10,7 @@ from tidings.domain import arns
 from tidings.functions.service import FunctionService
 from tidings.jobs.service import JobService
 from tidings.store.db import Database
+from tidings.store.sealing import Sealer
 
 
 @dataclass
@@ -17,6 +18,7 @@ class State:
     db: Database
     settings: Settings
     functions: FunctionService
+    sealer: Sealer  # seals and opens secrets at rest, with the master key of settings.data_dir
     campaigns: CampaignEngine | None = None  # runs campaigns; set by the server
     jobs: JobService | None = None  # runs import and export jobs; set by the server
 

@@ -42,6 +42,9 @@ PAGE_SIZE = 1000
 MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
 PAGES_IN_WRITING = 3  # pages decided and waiting for their write
+# A running activity reads its app's webhook signing secrets again after this many seconds,
+# so that a rotation, and the end of its overlap, reach long runs too.
+SIGNING_SECRETS_REFRESH_S = 30.0
 # Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
 TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
 
@@ -59,7 +62,8 @@ class Context:
     schedule: dict
     run_at: datetime  # the run's instant: ScheduledStart
     first_from: datetime  # local time: send times at or before this are not targeted
-    secret: str | None = None
+    signing: secrets.SigningSecrets | None = None  # the webhook's signing secrets
+    signing_read_at: float = 0.0  # time.monotonic() when they were read
     function: FunctionRecord | None = None
     filter_function: FunctionRecord | None = None
 
@@ -292,7 +296,8 @@ class ActivityRun:
             if problem:
                 raise invalid(problem)
         else:
-            context.secret = self.db.transact(lambda conn: secrets.signing_secret(conn, key.app_id))
+            context.signing = self._read_signing_secrets()
+            context.signing_read_at = time.monotonic()
         if plan.filter_function:
             context.filter_function, problem = functions.authorize(plan.filter_function, context.campaign_arn)
             if problem:
@@ -560,9 +565,11 @@ class ActivityRun:
         elif kept:
             body = self._payload(context, batch_id, kept)
             if channel.kind == "webhook":
-                assert context.secret is not None
-                headers = self.engine.signed_headers(context.secret, body, batch_id)
-                outcome, _ = await self._with_retries(lambda: self._post(channel.target, body, headers, timeout))
+                signing = await self._signing_secrets(context)
+                # Signed at each attempt: its webhook-timestamp is when it was sent.
+                outcome, _ = await self._with_retries(
+                    lambda: self._post(channel.target, body, self.engine.signed_headers(signing, body, batch_id), timeout)
+                )
             else:
                 assert context.function is not None
                 function = context.function
@@ -608,6 +615,17 @@ class ActivityRun:
         dropped = len(records) + self.missing.pop(batch_id, 0)
         self.docs.pop(batch_id, None)
         return Settlement(self.key, batch_id, records, dropped=dropped, metrics=counts), counts
+
+    async def _signing_secrets(self, context: Context) -> list[str]:
+        """The secrets that sign a delivery now, read again when SIGNING_SECRETS_REFRESH_S old."""
+        if time.monotonic() - context.signing_read_at >= SIGNING_SECRETS_REFRESH_S:
+            context.signing_read_at = time.monotonic()  # batches meanwhile use what is known
+            context.signing = await asyncio.to_thread(self._read_signing_secrets)
+        assert context.signing is not None
+        return context.signing.signing_at(datetime.now(UTC))
+
+    def _read_signing_secrets(self) -> secrets.SigningSecrets:
+        return self.db.transact(lambda conn: secrets.signing_secrets(conn, self.engine.sealer, self.key.app_id))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
         return await self.engine.webhooks.post(url, body, headers, timeout), b""

@@ -31,6 +31,7 @@ from tidings.domain.common import format_date, parse_date
 from tidings.functions.service import FunctionService
 from tidings.store import campaigns, runs
 from tidings.store.db import Database
+from tidings.store.sealing import Sealer
 
 log = logging.getLogger("tidings.campaigns")
 
@@ -40,9 +41,10 @@ RETRY_AFTER_S = 5.0
 
 
 class CampaignEngine:
-    def __init__(self, db: Database, settings: Settings, functions: FunctionService) -> None:
+    def __init__(self, db: Database, settings: Settings, functions: FunctionService, sealer: Sealer) -> None:
         self.db = db
         self.settings = settings
+        self.sealer = sealer  # opens the apps' webhook signing secrets
         self.owner = str(uuid.uuid4())
         self.function_channel = FunctionChannel(functions, settings)
         self.webhooks = WebhookSender(
@@ -57,8 +59,8 @@ class CampaignEngine:
         self._wake = asyncio.Event()
 
     @staticmethod
-    def signed_headers(secret: str, body: bytes, idempotency_key: str) -> dict[str, str]:
-        return delivery_headers(secret, body, idempotency_key)
+    def signed_headers(secrets: list[str], body: bytes, idempotency_key: str) -> dict[str, str]:
+        return delivery_headers(secrets, body, idempotency_key)
 
     def start(self) -> None:
         if self.db.is_sqlite:

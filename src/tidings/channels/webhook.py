@@ -15,17 +15,20 @@ is our contract, stated here:
 - ``Idempotency-Key: <batch key>``: the same on every attempt of a batch, also after a
   crash, so a receiver can drop repeats (delivery is at least once).
 
-Signing is an engine extension (Pinpoint documents none; receivers may ignore it). Every
-delivery carries
+Signing is an engine extension (Pinpoint documents none; receivers may ignore it) that
+follows the Standard Webhooks specification, so receivers verify with its libraries:
 
-    X-Tidings-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
+    webhook-id: <batch key>              (the Idempotency-Key, covered by the signature)
+    webhook-timestamp: <unix seconds>    (of this attempt)
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
 
-where the HMAC is computed with the application's signing secret
-(``tidings.store.secrets.signing_secret``) over the bytes
-``b"<t>." + body``. A receiver recomputes it with :func:`verify` (or the same few lines in
-its own language), compares in constant time, and refuses timestamps older than a few
-minutes so that a captured request cannot be replayed later. More than one ``v1=`` may
-appear; any one matching is enough (room for secret rotation).
+keyed with the decoded bytes of the application's ``whsec_`` secret
+(``tidings.store.secrets``). While a rotation's overlap lasts the header holds one
+``v1,...`` per secret, space-separated; any one matching is enough.
+
+Deprecated, sent for this release only: ``X-Tidings-Signature: t=<timestamp>,v1=<hex
+HMAC-SHA256 of "<timestamp>." + body>`` (one ``v1=`` per secret), the scheme before the
+standard, with the same keys.
 
 Ownership check (Pinpoint's documented behaviour): before a campaign may name a webhook,
 the URL must answer a ``HEAD`` request with the header ``X-Amz-Pinpoint-AccountId`` set to
@@ -38,6 +41,7 @@ so the check cannot be used to map which ports answer; the server's log says whi
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import hashlib
 import hmac
@@ -49,6 +53,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
 
 import aiohttp
@@ -56,11 +61,15 @@ import aiohttp
 from tidings import __version__
 from tidings.channels import Attempt
 from tidings.domain.errors import InvalidInput
+from tidings.domain.webhook_secrets import secret_key
 from tidings.outbound import AddressRefused, VettingResolver, opener, refusal_hint, socket_factory
 
 log = logging.getLogger("tidings.webhooks")
 
-SIGNATURE_HEADER = "X-Tidings-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+LEGACY_SIGNATURE_HEADER = "X-Tidings-Signature"  # deprecated: sent for this release only
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 OWNERSHIP_HEADER = "X-Amz-Pinpoint-AccountId"
 USER_AGENT = f"Tidings/{__version__}"
@@ -74,55 +83,31 @@ _QUOTED_BODY_BYTES = 200
 # --- signing ---------------------------------------------------------------------------
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The value of the signature header for ``body`` sent at ``timestamp`` (unix seconds)."""
-    return f"t={timestamp},v1={_digest(secret, body, timestamp)}"
-
-
-def verify(
-    secret: str,
-    header_value: str,
-    body: bytes,
-    *,
-    tolerance_s: int = 300,
-    now: float | None = None,
-) -> bool:
-    """True when ``header_value`` signs ``body`` with ``secret`` and is at most
-    ``tolerance_s`` seconds away from ``now``. Malformed headers are simply not valid."""
-    fields = _signature_fields(header_value)
-    try:
-        timestamp = int(fields.get("t", [""])[0])
-    except ValueError:
-        return False
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        return False
-    expected = _digest(secret, body, timestamp)
-    # Compare against every candidate without stopping early, so timing tells nothing.
-    matches = [hmac.compare_digest(expected, candidate) for candidate in fields.get("v1", [])]
-    return any(matches)
-
-
-def delivery_headers(secret: str, body: bytes, idempotency_key: str) -> dict[str, str]:
-    """The headers our contract adds to a delivery: its signature and idempotency key."""
+def delivery_headers(secrets: Sequence[str], body: bytes, idempotency_key: str) -> dict[str, str]:
+    """The headers our contract adds to one delivery attempt: the batch's key, and the
+    signatures of ``body`` sent now with each of ``secrets``."""
+    timestamp = int(time.time())
+    keys = [secret_key(secret) for secret in secrets]
     return {
-        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+        ID_HEADER: idempotency_key,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: _standard_signature(keys, idempotency_key, timestamp, body),
+        LEGACY_SIGNATURE_HEADER: _legacy_signature(keys, timestamp, body),
         IDEMPOTENCY_HEADER: idempotency_key,
     }
 
 
-def _digest(secret: str, body: bytes, timestamp: int) -> str:
-    message = f"{timestamp}.".encode() + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def _standard_signature(keys: Sequence[bytes], message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,<base64 HMAC>`` per key, space-separated."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode() for key in keys
+    )
 
 
-def _signature_fields(header_value: str) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for part in header_value.split(","):
-        key, sep, value = part.strip().partition("=")
-        if sep:
-            fields.setdefault(key, []).append(value)
-    return fields
+def _legacy_signature(keys: Sequence[bytes], timestamp: int, body: bytes) -> str:
+    signed = f"{timestamp}.".encode() + body
+    return ",".join([f"t={timestamp}", *(f"v1={hmac.new(key, signed, hashlib.sha256).hexdigest()}" for key in keys)])
 
 
 # --- delivery --------------------------------------------------------------------------
