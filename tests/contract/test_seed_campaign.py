@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 from tests.campaigns import recording_channel, wait_for_status
 from tests.webhooks import webhook_secret
-from tidings.functions.code import zip_directory
 
 from .test_seed_function import ACCOUNT, SEED_FUNCTION
 

@@ -16,8 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http import HTTPStatus
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
 import pytest
 from sqlalchemy import insert, select
