@@ -413,16 +413,15 @@ def functions_invoke(
     endpoint_url: str = EndpointUrl,
     profile: str | None = Profile,
 ) -> None:
-    """Invoke a function and print the tail of its log (on stderr) and its result (on stdout)."""
+    """Invoke a function: its result on stdout, the tail of its log on stderr."""
     server = Server(endpoint_url, profile)
     with server.calling():
         result = server.client("lambda").invoke(FunctionName=name, Payload=payload.encode(), LogType="Tail")
-    console = _console()
-    console.print(base64.b64decode(result.get("LogResult", "")).decode(), end="", markup=False, highlight=False)
-    body = result["Payload"].read().decode()
+    log = _console(stderr=True)
+    log.print(base64.b64decode(result.get("LogResult", "")).decode(), end="", markup=False, highlight=False)
     if result.get("FunctionError"):
-        console.print(f"[red]Function error ({result['FunctionError']}):[/red]")
-    typer.echo(body)
+        log.print(f"Function error ({result['FunctionError']}):", style="red")
+    typer.echo(result["Payload"].read().decode())
     if result.get("FunctionError"):
         raise typer.Exit(EXIT_FAILED)
 
