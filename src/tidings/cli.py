@@ -253,6 +253,10 @@ Profile = typer.Option(
 OutputFormat = typer.Option(Output.table, "--output", help="How to print the result.")
 
 
+# What AWS answers (403) to a key it does not know or a signature that does not match.
+KEY_REFUSED = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch", "InvalidClientTokenId")
+
+
 class Server:
     """The running Tidings server the client commands talk to."""
 
@@ -299,9 +303,9 @@ class Server:
         except ClientError as exc:
             error = exc.response["Error"]
             message = error.get("Message") or error.get("Code", "")
-            if exc.response["ResponseMetadata"].get("HTTPStatusCode") == 403:
+            if error.get("Code") in KEY_REFUSED:
                 message += (
-                    " (the credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE; "
+                    " (the key comes from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile or AWS_PROFILE; "
                     "use a key of this server)"
                 )
             raise Failure(message) from exc
