@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import boto3
@@ -39,6 +40,12 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     else:
         with fresh_postgres_database() as url:
             yield url
+
+
+@cache
+def _boto3_session() -> boto3.Session:
+    """One session for every client (models load once); it also knows Tidings' own model."""
+    return boto3.Session(botocore_session=botocore_session())
 
 
 class Server:
@@ -88,7 +95,7 @@ class Server:
 
     def client(self, service: str):
         """A boto3 client of ``service``: "pinpoint", "lambda" or "tidings" (Tidings' own API)."""
-        return boto3.Session(botocore_session=botocore_session()).client(
+        return _boto3_session().client(
             service,
             endpoint_url=self.url,
             region_name=REGION,

@@ -30,8 +30,8 @@ def load_service_model(name: str, api_version: str) -> ServiceModel:
         return session.get_service_model(name, api_version)
     except (UnknownServiceError, Exception) as exc:  # DataNotFoundError and friends
         raise RuntimeError(
-            f"the installed botocore does not ship the {name} {api_version} model; "
-            "install a botocore release in the range pinned by pyproject.toml"
+            f"neither the installed botocore nor {MODELS_DIR} has the {name} {api_version} model; "
+            "install Tidings again, with a botocore release in the range pyproject.toml pins"
         ) from exc
 
 
