@@ -203,7 +203,6 @@ def _bind(host: str, port: int):
         if exc.errno == errno.EACCES:
             raise Failure(f"not allowed to listen on port {port}; pick a port above 1023 with --port / TIDINGS_PORT") from exc
         raise Failure(f"cannot listen on {host}:{port}: {exc.strerror}; check --host and --port") from exc
-    listener.set_inheritable(True)
     return listener
 
 
@@ -482,11 +481,12 @@ def campaigns_watch(
         TimeElapsedColumn(),
     )
     seen: dict[str, tuple[float, int]] = {}  # activity -> (when, settled) at the previous look
+    # The first look before any output: a campaign that is not there prints only the error.
+    with server.calling():
+        status, activities = _latest_run(client, application_id, campaign_id)
     with Progress(*columns, console=console, disable=output is not Output.table) as progress:
         tasks: dict[str, typing.Any] = {}
         while True:
-            with server.calling():
-                status, activities = _latest_run(client, application_id, campaign_id)
             now = time.monotonic()
             for activity in activities:
                 delivered, failed = activity.get("SuccessfulEndpointCount", 0), _failed_count(activity)
@@ -511,6 +511,8 @@ def campaigns_watch(
             if status not in ("EXECUTING", "SCHEDULED", "PENDING_NEXT_RUN") or (finished and status != "EXECUTING"):
                 break
             time.sleep(interval)
+            with server.calling():
+                status, activities = _latest_run(client, application_id, campaign_id)
     succeeded = _run_succeeded(activities)
     if output is Output.json:
         _print_json({"CampaignStatus": status, "Succeeded": succeeded, "Activities": activities})
