@@ -123,10 +123,11 @@ def _settings_option(name: str) -> typing.Any:
         item.default,
         names,
         envvar=env_name(item),
-        help=meta["help"],
-        hidden=meta["hidden"],
-        min=meta["min"],
-        max=meta["max"],
+        # A field declared without setting() still becomes an option, with no help text.
+        help=meta.get("help"),
+        hidden=meta.get("hidden", False),
+        min=meta.get("min"),
+        max=meta.get("max"),
         # Not "--no-allow-http-loopback", which help text would break at a hyphen.
         show_default=("on" if item.default else "off") if hint is bool else True,
     )
