@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import boto3
@@ -18,6 +19,7 @@ from botocore.config import Config
 from tests.messenger import messenger_stub  # noqa: F401
 from tests.services import fresh_postgres_database
 from tests.webhooks import webhook_receiver  # noqa: F401
+from tidings.wire.model import botocore_session
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -38,6 +40,12 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     else:
         with fresh_postgres_database() as url:
             yield url
+
+
+@cache
+def _boto3_session() -> boto3.Session:
+    """One session for every client (models load once); it also knows Tidings' own model."""
+    return boto3.Session(botocore_session=botocore_session())
 
 
 class Server:
@@ -91,13 +99,37 @@ class Server:
                 self.process.kill()
 
     def client(self, service: str):
-        return boto3.client(
+        """A boto3 client of ``service``: "pinpoint", "lambda" or "tidings" (Tidings' own API)."""
+        return _boto3_session().client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
             config=Config(retries={"max_attempts": 1}),
+        )
+
+    def cli_env(self) -> dict[str, str]:
+        """What a client on another machine knows: this server's URL and the keys
+        ``client()`` signs with, nothing of its store; no AWS profile or config file."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "AWS_"))}
+        return {
+            **env,
+            **CLIENT_ENV,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "TIDINGS_ENDPOINT_URL": self.url,
+        }
+
+    def tidings(self, *args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        """Run the `tidings` CLI as a client of this server, from ``cwd``."""
+        return subprocess.run(
+            [sys.executable, "-m", "tidings", *args],
+            cwd=cwd,
+            env={**self.cli_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -22,8 +22,6 @@ import json
 import os
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -68,13 +66,8 @@ def random_secret() -> str:
 
 def webhook_secret(server, app_id: str, *args: str) -> str:
     """What ``tidings webhooks secret APP [ARGS]`` prints for the app of ``server``."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, *args],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = server.tidings("webhooks", "secret", app_id, *args, cwd=server.log_path.parent)
+    assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 

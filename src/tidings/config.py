@@ -1,49 +1,101 @@
-"""Settings for a Tidings server. Each is a `tidings serve` flag and a TIDINGS_<NAME> variable."""
+"""Settings for a Tidings server, declared once: each field is a `tidings serve` option
+(``--name``, the field name without its ``_s`` unit suffix) and a ``TIDINGS_<NAME>``
+environment variable, with the default and help text given here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import Field, dataclass, field
+from functools import cached_property
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./.tidings/tidings.db"
+# Hosts that mean "every interface": clients on this machine reach them on loopback.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def setting(default: Any, help: str, *, hidden: bool = False, min: float | None = None, max: float | None = None):
+    """A settings field with what its command-line option says about it."""
+    return field(default=default, metadata={"help": help, "hidden": hidden, "min": min, "max": max})
+
+
+def option_name(item: Field) -> str:
+    """``retry_base_delay_s`` -> ``retry-base-delay`` (the option ``--retry-base-delay``)."""
+    return item.name.removesuffix("_s").replace("_", "-")
+
+
+def env_name(item: Field) -> str:
+    return "TIDINGS_" + option_name(item).replace("-", "_").upper()
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8765
-    database_url: str = DEFAULT_DATABASE_URL
-    region: str = "us-east-1"
-    account_id: str = "000000000000"
-    # Where function code is unpacked, environments keep their temp dirs, and function logs go.
-    data_dir: str = "./.tidings"
-    # Warm environments per function when it has no reserved concurrency.
-    max_environments: int = 8
-    # Idle environments are stopped after this many seconds.
-    environment_idle_s: float = 600.0
-    # Run function environments in a bubblewrap sandbox with a memory cgroup (sandbox.py).
-    # Off only for development on hosts without bubblewrap.
-    function_sandbox: bool = True
-    # Event invocations: retried twice after a function error, after this delay and twice it.
-    event_retry_base_delay_s: float = 60.0
-    # Campaign runs: a batch is tried this many times, each attempt waiting at most
+    host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0: every interface).")
+    port: int = setting(8765, "Port for every API.", min=1, max=65535)
+    public_url: str | None = setting(
+        None, "URL clients reach this server at, used in suggested commands (default: http://HOST:PORT)."
+    )
+    database_url: str = setting(DEFAULT_DATABASE_URL, "sqlite:///PATH or postgresql://USER@HOST:PORT/DB.")
+    region: str = setting("us-east-1", "Region written into ARNs.")
+    account_id: str = setting("000000000000", "Account written into ARNs.")
+    data_dir: str = setting("./.tidings", "Unpacked function code, environment temp dirs, function logs.")
+    max_environments: int = setting(8, "Warm environments per function without reserved concurrency.", min=1)
+    environment_idle_timeout_s: float = setting(
+        600.0, "Seconds an idle function environment is kept warm before it is stopped.", min=0
+    )
+    # Off only for development on hosts without bubblewrap (see functions/sandbox.py).
+    function_sandbox: bool = setting(
+        True,
+        "Run functions in a bubblewrap sandbox with their MemorySize enforced. --no-function-sandbox is "
+        "for development only: functions then read and write what the server can.",
+    )
+    # Event invocations are retried twice after a function error, after this delay and twice it.
+    event_retry_base_delay_s: float = setting(
+        60.0, "Seconds before retrying a failed Event invocation (doubles).", min=0
+    )
+    # A batch of a campaign run is tried delivery_attempts times, each attempt waiting at most
     # attempt_timeout_s, with exponential backoff (and jitter) from retry_base_delay_s.
-    delivery_attempts: int = 3
-    attempt_timeout_s: float = 15.0
-    retry_base_delay_s: float = 1.0
-    # This many failed batches in a row pause the campaign instead of burning the audience.
-    max_consecutive_failed_batches: int = 10
-    # Batches of one activity delivered at once (also bounded by a function's environments).
-    max_batches_in_flight: int = 16
-    # Webhooks: a HEAD request on create/update must answer X-Amz-Pinpoint-AccountId.
-    webhook_ownership_check: bool = True
-    # Development only: let webhook and import URLs reach loopback addresses (http:// too).
+    delivery_attempts: int = setting(3, "Tries per batch of a campaign run.", min=1)
+    attempt_timeout_s: float = setting(15.0, "Seconds one delivery attempt (function or webhook) may take.", min=0)
+    retry_base_delay_s: float = setting(1.0, "Seconds before a failed batch is retried (doubles, with jitter).", min=0)
+    # Failed batches in a row pause the campaign instead of burning the audience.
+    max_consecutive_failed_batches: int = setting(10, "Failed batches in a row that pause a campaign.", min=1)
+    # Also bounded by a function's environments.
+    max_batches_in_flight: int = setting(16, "Batches of one activity delivered at once.", min=1)
+    # Pinpoint's check: a HEAD request must answer X-Amz-Pinpoint-AccountId.
+    webhook_ownership_check: bool = setting(True, "HEAD a webhook URL on campaign create/update.")
     # Without it no URL an API caller gives reaches loopback (tidings.domain.addresses).
-    allow_http_loopback: bool = False
-    # Quote the start of a webhook's error answer in the activity's message (the body is the
-    # receiver's text; off by default so that a webhook URL cannot be used to read services).
-    webhook_error_bodies: bool = False
-    # Directories file:// import sources and export destinations must lie in; none: file://
-    # is refused.
-    files_roots: tuple[str, ...] = ()
+    allow_http_loopback: bool = setting(
+        False,
+        "Development only: let webhook and import URLs reach loopback (127.0.0.0/8, ::1), over http:// too. "
+        "The only way to allow loopback; private, link-local and reserved addresses stay refused.",
+    )
+    # Off by default: the body is the receiver's text, and a webhook URL must not be a way to
+    # read services.
+    webhook_error_bodies: bool = setting(
+        False, "Quote the first 200 bytes of a webhook's error answer in the campaign activity's message."
+    )
+    files_root: str = setting(
+        "",
+        f"Directories (separated by '{os.pathsep}') that file:// import sources and export destinations "
+        "must lie in. Unset: file:// is refused.",
+    )
     # Development only: fail a request whose output has members its shape lacks.
-    strict_output: bool = False
+    strict_output: bool = setting(False, "Development only: fail responses that break their shape.", hidden=True)
+
+    @cached_property
+    def files_roots(self) -> tuple[str, ...]:
+        """``files_root`` as resolved directories; ValueError names one that is not a directory."""
+        from tidings.jobs.files import roots_of
+
+        return roots_of(self.files_root)
+
+    @property
+    def url(self) -> str:
+        """Where clients reach this server: ``public_url``, else ``http://host:port``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in WILDCARD_HOSTS else self.host
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tidings.api.lambda_api import HANDLERS as LAMBDA_HANDLERS
 from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
 from tidings.api.state import State
+from tidings.api.tidings import HANDLERS as TIDINGS_HANDLERS
 from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.functions.service import FunctionService
@@ -14,13 +15,21 @@ from tidings.store.migrate import upgrade
 from tidings.store.sealing import load_sealer
 from tidings.wire import shapes
 from tidings.wire.app import WireApp
-from tidings.wire.model import LAMBDA_ERRORS, PINPOINT_ERRORS, Service, load_service_model
+from tidings.wire.model import (
+    LAMBDA_ERRORS,
+    PINPOINT_ERRORS,
+    TIDINGS_API_VERSION,
+    Service,
+    load_service_model,
+)
 
 
 def services() -> list[Service]:
     return [
         Service("Pinpoint", load_service_model("pinpoint", "2016-12-01"), PINPOINT_ERRORS, PINPOINT_HANDLERS),
         Service("Lambda", load_service_model("lambda", "2015-03-31"), LAMBDA_ERRORS, LAMBDA_HANDLERS),
+        # Tidings' own routes (/tidings/v1/...) spell their errors as Pinpoint does.
+        Service("Tidings", load_service_model("tidings", TIDINGS_API_VERSION), PINPOINT_ERRORS, TIDINGS_HANDLERS),
     ]
 
 

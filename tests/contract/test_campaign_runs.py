@@ -4,9 +4,6 @@ campaign states, what the function or webhook received."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -374,20 +371,13 @@ def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_clien
     segment_id = everyone_segment(pinpoint, app_id)
     campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
 
-    watch = subprocess.run(
-        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, campaign["Id"],
-         "--interval", "0.2", "--database-url", server.database_url],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "160"},
-    )  # fmt: skip
+    watch = server.tidings("campaigns", "watch", app_id, campaign["Id"], "--interval", "0.2", cwd=tmp_path)
     assert watch.returncode == 0, watch.stderr
     assert "500 delivered, 0 failed, 0 left" in watch.stdout
     assert f"Campaign {campaign['Id']}: COMPLETED" in watch.stdout
     assert "treatment 0: COMPLETED SUCCESS" in watch.stdout
 
-    missing = subprocess.run(
-        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, "nope", "--database-url", server.database_url],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    missing = server.tidings("campaigns", "watch", app_id, "nope", cwd=tmp_path)
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 
@@ -543,12 +533,9 @@ def test_endpoints_not_reached_within_maximum_duration_expire(pinpoint, lambda_c
     assert activity["SuccessfulEndpointCount"] == sent == activity["TotalEndpointCount"]
 
 
-def _send_records(server, app_id: str, campaign_id: str) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "events", "sends", app_id, "--campaign", campaign_id,
-         "--database-url", server.database_url],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+def _send_records(server, app_id: str, campaign_id: str, tmp_path) -> list[dict]:
+    done = server.tidings("events", "sends", app_id, "--campaign", campaign_id, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -567,14 +554,14 @@ def test_a_failing_filter_hook_records_hook_failure_and_delivers_nothing(
     wait_for_status(pinpoint, app_id, campaign["Id"])
 
     assert webhook_receiver.posts == []
-    records = _send_records(server, app_id, campaign["Id"])
+    records = _send_records(server, app_id, campaign["Id"], tmp_path)
     assert sorted(r["client"]["client_id"] for r in records) == ids
     assert {r["attributes"]["campaign_send_status"] for r in records} == {"HOOK_FAILURE"}
     [activity] = activities(pinpoint, app_id, campaign["Id"])
     assert activity["Result"] == "FAIL" and activity["SuccessfulEndpointCount"] == 0
 
 
-def test_a_webhook_that_refuses_records_custom_delivery_failure(server, pinpoint, app_id, webhook_receiver):
+def test_a_webhook_that_refuses_records_custom_delivery_failure(server, pinpoint, app_id, webhook_receiver, tmp_path):
     ids = add_endpoints(pinpoint, app_id, 70)
     segment_id = everyone_segment(pinpoint, app_id)
     webhook_receiver.fail_next(100, status=400)  # not worth retrying
@@ -583,7 +570,7 @@ def test_a_webhook_that_refuses_records_custom_delivery_failure(server, pinpoint
     wait_for_status(pinpoint, app_id, campaign["Id"])
 
     assert len(webhook_receiver.posts) == 2  # one attempt per batch: 400 is final
-    records = _send_records(server, app_id, campaign["Id"])
+    records = _send_records(server, app_id, campaign["Id"], tmp_path)
     assert sorted(r["client"]["client_id"] for r in records) == ids
     assert {r["attributes"]["campaign_send_status"] for r in records} == {"CUSTOM_DELIVERY_FAILURE"}
     [activity] = activities(pinpoint, app_id, campaign["Id"])

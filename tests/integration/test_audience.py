@@ -15,7 +15,6 @@ import math
 import os
 import random
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -26,10 +25,11 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis import target as aim_for
 
+from tests.conftest import Server
 from tests.services import migrated_store
 from tidings.domain import segments as seg
 from tidings.domain.endpoints import apply_update
-from tidings.store import audience
+from tidings.store import audience, schema
 from tidings.store import endpoints as endpoint_store
 from tidings.store import segments as segment_store
 from tidings.store.db import Database
@@ -679,18 +679,18 @@ def test_split_of_an_empty_segment_leaves_nothing_to_python():
 # --- the CLI ---------------------------------------------------------------------------------
 
 
-def preview(url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", "segments", "preview", *args, "--database-url", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
-    )
+def preview(server: Server, *args: str) -> subprocess.CompletedProcess:
+    return server.tidings("segments", "preview", *args, cwd=server.log_path.parent, NO_COLOR="1")
 
 
-def test_cli_preview_shows_count_and_first_endpoints(store):
+def test_cli_preview_shows_count_and_first_endpoints(store, tmp_path):
     app_id = uuid.uuid4().hex
+    with store.write() as conn:  # as CreateApp writes it: GetSegmentPreview checks the app
+        conn.execute(
+            schema.apps.insert(),
+            {"id": app_id, "name": "preview", "creation_date": "2026-01-01T00:00:00.000Z", "settings": {},
+             "settings_modified": "2026-01-01T00:00:00.000Z"},
+        )  # fmt: skip
     requests = {
         f"ep{n:02d}": {
             "ChannelType": "EMAIL",
@@ -716,8 +716,15 @@ def test_cli_preview_shows_count_and_first_endpoints(store):
             },
         ],
     )
-    url = store.url
-    latest = preview(url, app_id, "ios", "--json", "--limit", "2")
+    server = Server(store.url, tmp_path / "server.log").start()
+    try:
+        check_preview(server, app_id)
+    finally:
+        server.stop()
+
+
+def check_preview(server: Server, app_id: str) -> None:
+    latest = preview(server, app_id, "ios", "--output", "json", "--limit", "2")
     assert latest.returncode == 0, latest.stderr
     shown = json.loads(latest.stdout)
     assert shown["Count"] == 2  # ep03, ep09: odd and divisible by 3
@@ -726,15 +733,15 @@ def test_cli_preview_shows_count_and_first_endpoints(store):
     assert shown["Endpoints"][0]["Demographic"] == {"Platform": "ios"}
 
     first = json.loads(
-        preview(url, app_id, "ios", "--json", "--limit", "3", "--version", "1").stdout
+        preview(server, app_id, "ios", "--output", "json", "--limit", "3", "--version", "1").stdout
     )
     assert first["Count"] == 5
     assert [e["Id"] for e in first["Endpoints"]] == ["ep01", "ep03", "ep05"]
 
-    table = preview(url, app_id, "ios", "--version", "1")
+    table = preview(server, app_id, "ios", "--version", "1")
     assert table.returncode == 0, table.stderr
     assert "5 endpoint(s)" in table.stdout and "user9@example.com" in table.stdout
 
-    missing = preview(url, app_id, "nope", "--json")
+    missing = preview(server, app_id, "nope", "--output", "json")
     assert missing.returncode == 1
     assert "'nope'" in missing.stderr and missing.stdout == ""

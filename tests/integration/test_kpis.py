@@ -8,14 +8,13 @@ compute them (domain rules over the store's GROUP BY counts).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import Server
 from tests.services import migrated_store
 from tidings.domain import events as rules
 from tidings.domain.common import format_date
@@ -326,18 +325,20 @@ def test_send_events_stream_in_a_stable_order_across_pages(db):
     assert {d["campaign_id"] for d in store.send_events(db, APP, C2)} == {C2}
 
 
-def sends(db: Database, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tidings", "events", "sends", *args, "--database-url", db.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TIDINGS_ACCOUNT_ID": ACCOUNT},
-    )
+@pytest.fixture(scope="module")
+def served(db, tmp_path_factory) -> Iterator[Server]:
+    """A server on the filled store: the CLI reads the records through ListSendRecords."""
+    server = Server(db.url, tmp_path_factory.mktemp("kpis-server") / "server.log", TIDINGS_ACCOUNT_ID=ACCOUNT)
+    yield server.start()
+    server.stop()
 
 
-def test_cli_prints_one_send_record_per_line(db):
-    done = sends(db, APP, "--campaign", C1)
+def sends(server: Server, *args: str) -> subprocess.CompletedProcess:
+    return server.tidings("events", "sends", *args, cwd=server.log_path.parent)
+
+
+def test_cli_prints_one_send_record_per_line(db, served):
+    done = sends(served, APP, "--campaign", C1)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     expected = [rules.send_record(d, account_id=ACCOUNT) for d in store.send_events(db, APP, C1)]
@@ -349,7 +350,7 @@ def test_cli_prints_one_send_record_per_line(db):
         "HOOK_FAILURE",
     }
 
-    done = sends(db, APP, "--activity", "act-a2", "--limit", "3")
+    done = sends(served, APP, "--activity", "act-a2", "--limit", "3")
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["client"]["client_id"] for line in done.stdout.splitlines()] == [
         "e1",
@@ -358,10 +359,10 @@ def test_cli_prints_one_send_record_per_line(db):
     ]
 
 
-def test_cli_names_what_is_missing(db):
-    done = sends(db, "f" * 32)
+def test_cli_names_what_is_missing(served):
+    done = sends(served, "f" * 32)
     assert done.returncode == 1
     assert "f" * 32 in done.stderr and "does not exist" in done.stderr
-    done = sends(db, APP, "--campaign", "nope")
+    done = sends(served, APP, "--campaign", "nope")
     assert done.returncode == 1
     assert "'nope'" in done.stderr

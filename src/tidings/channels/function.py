@@ -46,7 +46,9 @@ class FunctionChannel:
             record.policy, function_arn=arn, campaign_arn=campaign_arn, region=region, account=account
         )
         if not decision.allowed:
-            return None, delivery.permission_message(record.name, arn, campaign_arn, region, decision)
+            return None, delivery.permission_message(
+                record.name, arn, campaign_arn, region, decision, endpoint_url=self.settings.url
+            )
         return record, None
 
     async def call(self, record: FunctionRecord, body: bytes, timeout_s: float) -> tuple[Attempt, bytes]:

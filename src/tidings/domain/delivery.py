@@ -13,6 +13,7 @@ A Hook with Mode FILTER (the campaign's, else the app's) runs before delivery on
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import orjson
@@ -208,13 +209,27 @@ def invoke_permission(policy: dict | None, *, function_arn: str, campaign_arn: s
     return denied or next((d for d in decisions if d.allowed), decisions[0])
 
 
-def permission_message(function_name: str, function_arn: str, campaign_arn: str, region: str, decision) -> str:
+def permission_message(
+    function_name: str, function_arn: str, campaign_arn: str, region: str, decision, *, endpoint_url: str
+) -> str:
+    """Why the campaign may not invoke the function, and the whole command that fixes it: with
+    ``--endpoint-url`` (pasted without it, the AWS CLI would call AWS) and ``--region``."""
     why = "denies" if decision.effect == "Deny" else "has no statement allowing"
     old_spelling = campaign_arn.replace(":apps/", ":/apps/", 1)
+    command = shlex.join(
+        [
+            "aws", "lambda", "add-permission",
+            "--endpoint-url", endpoint_url,
+            "--region", region,
+            "--function-name", function_name,
+            "--statement-id", "pinpoint-campaigns",
+            "--action", "lambda:InvokeFunction",
+            "--principal", f"pinpoint.{region}.amazonaws.com",
+            "--source-arn", old_spelling,
+        ]
+    )  # fmt: skip
     return (
         f"function {function_name!r} ({function_arn}) resource policy {why} "
         f"pinpoint.{region}.amazonaws.com to call lambda:InvokeFunction for campaign {campaign_arn}; "
-        f"nothing was sent. Grant it with: aws lambda add-permission --function-name {function_name} "
-        f"--statement-id pinpoint-campaigns --action lambda:InvokeFunction "
-        f"--principal pinpoint.{region}.amazonaws.com --source-arn {old_spelling}"
+        f"nothing was sent. Grant it with: {command}"
     )

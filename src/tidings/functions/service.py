@@ -240,9 +240,9 @@ class FunctionService:
 
     async def _reap(self) -> None:
         while True:
-            await asyncio.sleep(min(30.0, self.settings.environment_idle_s))
+            await asyncio.sleep(min(30.0, self.settings.environment_idle_timeout_s))
             for pool in list(self.pools.values()):
-                await pool.reap(self.settings.environment_idle_s)
+                await pool.reap(self.settings.environment_idle_timeout_s)
 
     async def _run_events(self) -> None:
         running: set[asyncio.Task] = set()

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import ServiceModel
 
+# Tidings' own service model, in botocore's layout (<service>/<api version>/service-2.json),
+# for what Pinpoint's API has no operation for.
+MODELS_DIR = Path(__file__).parent / "models"
+TIDINGS_API_VERSION = "2026-12-01"
+
+
+def botocore_session(profile: str | None = None) -> botocore.session.Session:
+    """A botocore session that also knows Tidings' own service model."""
+    session = botocore.session.Session(profile=profile)
+    session.get_component("data_loader").search_paths.append(str(MODELS_DIR))
+    return session
+
 
 @cache
 def load_service_model(name: str, api_version: str) -> ServiceModel:
-    session = botocore.session.get_session()
+    session = botocore_session()
     try:
         return session.get_service_model(name, api_version)
     except (UnknownServiceError, Exception) as exc:  # DataNotFoundError and friends
         raise RuntimeError(
-            f"the installed botocore does not ship the {name} {api_version} model; "
-            "install a botocore release in the range pinned by pyproject.toml"
+            f"neither the installed botocore nor {MODELS_DIR} has the {name} {api_version} model; "
+            "install Tidings again, with a botocore release in the range pyproject.toml pins"
         ) from exc
 
 

@@ -158,6 +158,8 @@ def serialize_response(
 def dump(shape: Shape, value: Any, strict: bool = False) -> Any:
     """Shape an output value for JSON: drop nulls, format timestamps, encode blobs."""
     kind = shape.type_name
+    if kind == "structure" and shape.is_document_type:
+        return value  # free-form JSON (Tidings' own model uses it for stored documents)
     if kind == "structure":
         result = {}
         members = shape.members

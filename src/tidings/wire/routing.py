@@ -110,7 +110,8 @@ class Router:
                 allow=", ".join(allowed),
             )
         raise NotFound(
-            f"no Pinpoint or Lambda operation matches {method} {raw_path}; "
-            "Pinpoint paths start with /v1/ and Lambda paths with /2015-03-31/",
+            f"no Pinpoint, Lambda or Tidings operation matches {method} {raw_path}; "
+            "Pinpoint paths start with /v1/, Lambda paths with /2015-03-31/ and Tidings' own "
+            "with /tidings/v1/",
             code="UnknownOperationException",
         )
