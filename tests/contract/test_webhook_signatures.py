@@ -147,7 +147,7 @@ def test_overlap_without_rotate_is_refused(tls_server, app_id):
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 2 and "--overlap applies only with --rotate" in done.stderr
+    assert done.returncode == 2 and "--overlap" in done.stderr and "only with --rotate" in done.stderr
 
 
 def test_a_secret_from_before_the_standard_keeps_verifying(tls_server, pinpoint, app_id, receiver):
