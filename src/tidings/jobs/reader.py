@@ -259,6 +259,8 @@ def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> I
 
 
 def wants_helper(piece: dict, offset: int) -> bool:
+    if "key" in piece:  # an S3 object: the listing gave its size
+        return piece["size"] - offset >= HELPER_MIN_BYTES
     path = piece.get("path")
     if path is None:
         return False
