@@ -8,9 +8,9 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import zlib
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
