@@ -6,7 +6,7 @@ serializes it. The writer (``tidings.jobs.importer``) then stores those prepared
 they are, and only goes back to a row's request when the endpoint turns out to exist, or
 appears twice in a chunk. Everything the reader emits is plain tuples, strings and bytes.
 
-Large local pieces are read by a helper process (``python -m tidings.jobs.reader``): it
+Large local pieces and S3 objects are read by a helper process (``python -m tidings.jobs.reader``): it
 uses the second core, its garbage collector never scans the server's heap, and parsing
 never holds the server's GIL. It reads a task from stdin and writes length-prefixed
 ``marshal`` frames to stdout; it is stateless, so a job that resumes simply starts a new
