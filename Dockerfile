@@ -23,8 +23,9 @@ RUN pip install --no-cache-dir --no-compile .
 
 # Everything the server keeps: the SQLite store (unless TIDINGS_DATABASE_URL names
 # PostgreSQL), the master key that seals secrets at rest, unpacked function code and logs.
-# No key is baked in: pass TIDINGS_ACCESS_KEY_ID / TIDINGS_SECRET_ACCESS_KEY and
-# TIDINGS_MASTER_KEY at run time, or let the first start write them into this volume.
+# No key is baked in: pass TIDINGS_ACCESS_KEY_ID / TIDINGS_SECRET_ACCESS_KEY (required to
+# listen on 0.0.0.0) and TIDINGS_MASTER_KEY at run time (without it, the first start writes
+# master.key into this volume).
 ENV TIDINGS_DATA_DIR=/var/lib/tidings \
     TIDINGS_DATABASE_URL=sqlite:////var/lib/tidings/tidings.db \
     PYTHONUNBUFFERED=1

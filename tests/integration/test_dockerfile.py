@@ -5,8 +5,10 @@ HEALTHCHECK command passes against that server. Slow (pip downloads every depend
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -102,6 +104,9 @@ def test_the_dockerfile_commands_install_serve_and_pass_their_health_check(docke
         # The image's paths do not exist here; everything else is the image's.
         "TIDINGS_DATA_DIR": str(data), "TIDINGS_DATABASE_URL": f"sqlite:///{data / 'tidings.db'}",
         "TIDINGS_PORT": str(port),
+        # What `docker run --env-file` passes: the image holds no key.
+        "TIDINGS_ACCESS_KEY_ID": "TIDKDOCKERFILETEST", "TIDINGS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "TIDINGS_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }  # fmt: skip
     command = exec_form(dict(dockerfile)["CMD"])
     health = exec_form(dict(dockerfile)["HEALTHCHECK"].split(" CMD ", 1)[1].strip())
