@@ -13,6 +13,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -200,9 +201,11 @@ def _open_gzip_file(path: str, offset: int) -> Iterator[BinaryIO]:
 # --- s3:// ---------------------------------------------------------------------------------
 
 
+@cache
 def _s3_client():
-    """An S3 client from the AWS SDK's standard chain: credentials (environment, profile,
-    instance role), region, and AWS_ENDPOINT_URL_S3 when the operator points it elsewhere."""
+    """The process's S3 client (thread-safe), from the AWS SDK's standard chain: credentials
+    (environment, profile, instance role), region, and AWS_ENDPOINT_URL_S3 when the operator
+    points it elsewhere."""
     import boto3  # imported here: only s3:// imports need it, and it takes a while to load
 
     return boto3.session.Session().client("s3")
@@ -219,7 +222,10 @@ def _s3_error(exc: Exception, where: str) -> SourceError:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket":
-            return SourceError(f"{where}: the bucket does not exist (S3 answered NoSuchBucket); check the bucket name and the server's AWS region")
+            return SourceError(
+                f"{where}: the bucket does not exist (S3 answered NoSuchBucket); check the bucket "
+                "name in S3Url, and AWS_ENDPOINT_URL_S3 if the server uses an S3-compatible store"
+            )
         if code in ("AccessDenied", "403", "Forbidden"):
             return SourceError(
                 f"{where}: S3 denied access ({code}); the server's AWS credentials need "
@@ -257,11 +263,10 @@ def _open_s3_object(piece: dict, offset: int) -> Iterator[BinaryIO]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"s3://{piece['bucket']}/{piece['key']}"
-    client = _s3_client()
 
     def get(**extra):
         try:
-            return client.get_object(Bucket=piece["bucket"], Key=piece["key"], **extra)["Body"]
+            return _s3_client().get_object(Bucket=piece["bucket"], Key=piece["key"], **extra)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvalidRange":
                 return None  # asked past the end: nothing is left to read
@@ -269,17 +274,20 @@ def _open_s3_object(piece: dict, offset: int) -> Iterator[BinaryIO]:
         except BotoCoreError as exc:
             raise _s3_error(exc, where) from None
 
-    gzipped = _s3_is_gzip(get, offset)
+    gzipped = _s3_is_gzip(get)
     body = get() if gzipped or not offset else get(Range=f"bytes={offset}-")
     if body is None:
         yield io.BytesIO()
         return
     with body:
         raw = io.BufferedReader(body, READ_BUFFER)  # type: ignore[arg-type]
-        yield _gunzipped(raw, piece["size"], offset, where) if gzipped else raw
+        try:
+            yield _gunzipped(raw, piece["size"], offset, where) if gzipped else raw
+        except BotoCoreError as exc:  # the connection broke or timed out mid-object
+            raise SourceError(f"{where}: reading stopped: {exc}") from None
 
 
-def _s3_is_gzip(get, offset: int) -> bool:
+def _s3_is_gzip(get) -> bool:
     """Whether the object starts with gzip's magic number: its first two bytes."""
     head = get(Range="bytes=0-1")
     if head is None:
