@@ -1,7 +1,7 @@
-"""The Dockerfile's own commands, run outside Docker (no daemon here or on CI): its COPY lines
-and pip RUN line build the package in a fresh virtual environment, its CMD serves, and its
-HEALTHCHECK command passes against that server. Slow (pip downloads every dependency):
-`pytest -m "not slow"` leaves it out."""
+"""The packaging files. The Dockerfile's own commands run outside Docker (no daemon here or on
+CI): its COPY lines and pip RUN line build the package in a fresh virtual environment, its CMD
+serves, and its HEALTHCHECK command passes against that server. That test is slow (pip
+downloads every dependency): `pytest -m "not slow"` leaves it out."""
 
 from __future__ import annotations
 
@@ -17,15 +17,13 @@ import venv
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # RUN lines that need root and Debian's apt; the test checks they are the only ones skipped.
 NEEDS_THE_IMAGE = ("apt-get ", "groupadd ")
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
 
 def instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order, continuation lines joined, comments left out."""
@@ -65,6 +63,29 @@ def test_the_image_runs_as_a_user_with_its_data_in_a_volume_and_no_keys(dockerfi
     assert exec_form(values["CMD"])[:4] == ["tidings", "serve", "--host", "0.0.0.0"]
 
 
+def test_compose_takes_every_key_from_the_environment_and_checks_health():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert "healthcheck" in services["postgres"]  # Tidings' is the image's HEALTHCHECK
+    assert services["tidings"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    secrets_in = {**services["postgres"]["environment"], **services["tidings"]["environment"]}
+    for name, value in secrets_in.items():
+        if "KEY" in name or "PASSWORD" in name or name == "TIDINGS_DATABASE_URL":
+            assert "${" in value and ":?" in value, f"{name} must come from .env, with no default"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_the_systemd_unit_parses():
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(ROOT / "packaging" / "tidings.service")], capture_output=True, text=True
+    )
+    # Only the program's absence (it is not installed at /opt/tidings here) may be reported.
+    problems = [line for line in done.stderr.splitlines() if line and "/opt/tidings/bin/tidings" not in line]
+    assert not problems, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_dockerfile_commands_install_serve_and_pass_their_health_check(dockerfile, tmp_path):
     workdir = tmp_path / "image-workdir"
     workdir.mkdir()
