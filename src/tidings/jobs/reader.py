@@ -33,11 +33,12 @@ from tidings.domain import endpoints as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
-from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
+from tidings.jobs.sources import LINE_LIMIT, SourceError, is_gzip_file, open_piece, skip_rest
 
 CHUNK_ROWS = 5000
 CHUNK_BYTES = 8 * 1024 * 1024
 HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
+GZIP_EXPANSION_GUESS = 10
 _FRAME = struct.Struct("<Q")
 
 # A prepared row: (line, endpoint id, id drawn by the reader, request as JSON, speculation,
@@ -259,15 +260,22 @@ def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> I
 
 
 def wants_helper(piece: dict, offset: int) -> bool:
-    if "key" in piece:  # an S3 object: the listing gave its size
-        return piece["size"] - offset >= HELPER_MIN_BYTES
-    path = piece.get("path")
-    if path is None:
+    """Whether enough is left to parse to be worth a process. Offsets count decompressed
+    bytes, so a gzipped piece's size is taken times the expansion endpoint JSON usually has
+    (an S3 object is taken as gzipped by its .gz name: its bytes are not read here)."""
+    if "key" in piece:
+        size, gzipped = piece["size"], piece["key"].endswith(".gz")
+    elif "path" in piece:
+        try:
+            size = os.path.getsize(piece["path"])
+        except OSError:
+            return False
+        gzipped = is_gzip_file(piece["path"])
+    else:
         return False
-    try:
-        return os.path.getsize(path) - offset >= HELPER_MIN_BYTES
-    except OSError:
-        return False
+    if gzipped:
+        size *= GZIP_EXPANSION_GUESS
+    return size - offset >= HELPER_MIN_BYTES
 
 
 class Helper:

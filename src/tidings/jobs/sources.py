@@ -64,7 +64,7 @@ def open_piece(piece: dict, offset: int) -> Iterator[BinaryIO]:
         with _open_s3_object(piece, offset) as stream:
             yield stream
         return
-    if "path" in piece and _is_gzip_file(piece["path"]):
+    if "path" in piece and is_gzip_file(piece["path"]):
         with _open_gzip_file(piece["path"], offset) as stream:
             yield stream
         return
@@ -137,7 +137,7 @@ def gunzipped_limit(compressed_size: int) -> int:
     return compressed_size * MAX_GZIP_RATIO + GZIP_ALLOWANCE
 
 
-def _is_gzip_file(path: str) -> bool:
+def is_gzip_file(path: str) -> bool:
     """Decided by the first two bytes (gzip's magic number), whatever the file is called."""
     try:
         with open(path, "rb") as head:
