@@ -142,6 +142,17 @@ def test_a_gzipped_local_file_imports(pinpoint, app_id, tmp_path):
     assert endpoint(pinpoint, app_id, "gz0000011")["Address"] == "addr-gz0000011"
 
 
+def test_a_large_gzipped_file_is_read_by_the_reader_process(pinpoint, app_id, tmp_path):
+    from tidings.jobs.reader import wants_helper
+
+    path = tmp_path / "large.json.gz"
+    path.write_bytes(gzipped_lines([json.dumps(r) for r in minimal_rows(100_000, "lgz")]))
+    assert wants_helper({"path": str(path)}, 0)  # the precondition: this is the helper's path
+    job = s3_import(pinpoint, app_id, path.as_uri())
+    assert job["JobStatus"] == "COMPLETED" and job["TotalProcessed"] == 100_000, job
+    assert endpoint(pinpoint, app_id, "lgz0099999")["Address"] == "addr-lgz0099999"
+
+
 def test_a_gzip_bomb_fails_its_piece_at_the_bound(pinpoint, app_id, tmp_path):
     bomb = tmp_path / "bomb.json.gz"
     bomb.write_bytes(gzip.compress(b"\n" * (64 * 1024 * 1024), compresslevel=9))
