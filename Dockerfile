@@ -1,5 +1,6 @@
 # Tidings in a container: `docker build -t tidings .` then see compose.yaml, or
-#   docker run -p 8765:8765 -v tidings-data:/var/lib/tidings --env-file tidings.env tidings
+#   docker run --init -p 127.0.0.1:8765:8765 -v tidings-data:/var/lib/tidings \
+#       --env-file tidings.env tidings
 # (docs/packaging.md says what tidings.env holds and why functions need the security options).
 FROM python:3.12-slim-trixie
 
