@@ -112,9 +112,12 @@ def test_import_urls():
     assert jobs.import_source("file:///data/my%20file.json", "S3Url").path == "/data/my file.json"
     assert jobs.import_source("file://localhost/data/x.csv", "S3Url").name == "x.csv"
     assert jobs.import_source("https://bucket.s3.amazonaws.com/k.json?X-Amz-Signature=s", "S3Url").name == "k.json"
-    with pytest.raises(InvalidInput, match="presign"):
-        jobs.import_source("s3://bucket/key", "S3Url")
-    with pytest.raises(InvalidInput, match="file:// and https://"):
+    s3 = jobs.import_source("s3://bucket/exports/my%20app/", "S3Url")
+    assert (s3.scheme, s3.bucket, s3.prefix, s3.name) == ("s3", "bucket", "exports/my app/", "my app")
+    assert jobs.import_source("s3://bucket", "S3Url").prefix == ""
+    with pytest.raises(InvalidInput, match="s3://bucket-name/prefix/"):
+        jobs.import_source("s3:///key", "S3Url")
+    with pytest.raises(InvalidInput, match="file://, https:// and s3://"):
         jobs.import_source("http://example.com/x.json", "S3Url", allow_http_loopback=True)
     assert jobs.import_source("http://127.0.0.1:9/x.json", "S3Url", allow_http_loopback=True).scheme == "http"
     with pytest.raises(InvalidInput, match="three slashes"):

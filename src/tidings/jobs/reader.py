@@ -6,7 +6,7 @@ serializes it. The writer (``tidings.jobs.importer``) then stores those prepared
 they are, and only goes back to a row's request when the endpoint turns out to exist, or
 appears twice in a chunk. Everything the reader emits is plain tuples, strings and bytes.
 
-Large local pieces are read by a helper process (``python -m tidings.jobs.reader``): it
+Large local pieces and S3 objects are read by a helper process (``python -m tidings.jobs.reader``): it
 uses the second core, its garbage collector never scans the server's heap, and parsing
 never holds the server's GIL. It reads a task from stdin and writes length-prefixed
 ``marshal`` frames to stdout; it is stateless, so a job that resumes simply starts a new
@@ -33,11 +33,12 @@ from tidings.domain import endpoints as rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
-from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
+from tidings.jobs.sources import LINE_LIMIT, SourceError, is_gzip_file, open_piece, skip_rest
 
 CHUNK_ROWS = 5000
 CHUNK_BYTES = 8 * 1024 * 1024
 HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
+GZIP_EXPANSION_GUESS = 10
 _FRAME = struct.Struct("<Q")
 
 class NewEndpoint(NamedTuple):
@@ -284,13 +285,22 @@ def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> I
 
 
 def wants_helper(piece: dict, offset: int) -> bool:
-    path = piece.get("path")
-    if path is None:
+    """Whether enough is left to parse to be worth a process. Offsets count decompressed
+    bytes, so a gzipped piece's size is taken times the expansion endpoint JSON usually has
+    (an S3 object is taken as gzipped by its .gz name: its bytes are not read here)."""
+    if "key" in piece:
+        size, gzipped = piece["size"], piece["key"].endswith(".gz")
+    elif "path" in piece:
+        try:
+            size = os.path.getsize(piece["path"])
+        except OSError:
+            return False
+        gzipped = is_gzip_file(piece["path"])
+    else:
         return False
-    try:
-        return os.path.getsize(path) - offset >= HELPER_MIN_BYTES
-    except OSError:
-        return False
+    if gzipped:
+        size *= GZIP_EXPANSION_GUESS
+    return size - offset >= HELPER_MIN_BYTES
 
 
 class Helper:

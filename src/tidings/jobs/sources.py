@@ -1,5 +1,7 @@
-"""Reading an import's pieces: local files (one, or every file under a directory) and
-http(s) URLs, from a byte offset, one line at a time, never the whole file.
+"""Reading an import's pieces: local files (one, or every file under a directory), http(s)
+URLs and S3 objects (every object under an s3:// prefix), from a byte offset, one line at a
+time, never the whole file. Gzipped files and objects (Pinpoint's export jobs wrote them) are
+decompressed as they are read.
 
 Local files must lie inside the operator's --files-root (``tidings.jobs.files``); URLs are
 fetched only from addresses the rules allow, without following redirects
@@ -7,12 +9,15 @@ fetched only from addresses the rules allow, without following redirects
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +36,10 @@ class SourceError(Exception):
 
 def pieces(location: Location, roots: tuple[str, ...]) -> list[dict]:
     """The pieces of an import: the file, every regular file under the directory (sorted by
-    path, hidden files left out), or the URL. Each file is confined again when opened."""
+    path, hidden files left out), the URL, or every object under an s3:// prefix. Each file is
+    confined again when opened."""
+    if location.scheme == "s3":
+        return _s3_pieces(location)
     if location.path is None:
         return [{"name": location.name or "import", "url": location.url}]
     try:
@@ -64,8 +72,12 @@ def pieces(location: Location, roots: tuple[str, ...]) -> list[dict]:
 def open_piece(
     piece: dict, offset: int, *, roots: tuple[str, ...], allow_loopback: bool
 ) -> Iterator[BinaryIO]:
-    """The piece's bytes from ``offset`` on. ``roots`` and ``allow_loopback`` are the
-    server's --files-root and --allow-http-loopback."""
+    """The piece's bytes from ``offset`` on (decompressed bytes for a gzipped piece).
+    ``roots`` and ``allow_loopback`` are the server's --files-root and --allow-http-loopback."""
+    if "key" in piece:
+        with _open_s3_object(piece, offset) as stream:
+            yield stream
+        return
     if "path" in piece:
         try:
             root, real = confine(piece["path"], roots, "S3Url")
@@ -75,6 +87,9 @@ def open_piece(
         except OSError as exc:
             raise SourceError(f"{piece['path']} cannot be read: {exc.strerror or exc}") from None
         with stream:
+            if stream.peek(2)[:2] == GZIP_MAGIC:
+                yield _gunzipped(stream, os.fstat(stream.fileno()).st_size, offset, piece["path"])
+                return
             stream.seek(offset)
             yield stream
         return
@@ -123,3 +138,165 @@ def skip_rest(stream: BinaryIO) -> int:
         skipped += len(rest)
         if not rest or rest.endswith(b"\n"):
             return skipped
+
+
+# --- gzip ------------------------------------------------------------------------------
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A gzip bomb expands a small file into terabytes; the line reader would stream through all
+# of it. Endpoint JSON and CSV compress about 5-20:1, so a piece may expand to at most
+# 100 times its compressed size plus 1 MiB; past that the piece fails.
+MAX_GZIP_RATIO = 100
+GZIP_ALLOWANCE = 1024 * 1024
+
+
+def gunzipped_limit(compressed_size: int) -> int:
+    return compressed_size * MAX_GZIP_RATIO + GZIP_ALLOWANCE
+
+
+def is_gzip_file(path: str) -> bool:
+    """Decided by the first two bytes (gzip's magic number), whatever the file is called."""
+    try:
+        with open(path, "rb") as head:
+            return head.read(2) == GZIP_MAGIC
+    except OSError:
+        return False  # the plain branch reports why it cannot be read
+
+
+class _BoundedGunzip(io.RawIOBase):
+    """The decompressed bytes of a gzip stream (several members included), refusing to
+    produce more than ``limit`` of them."""
+
+    def __init__(self, compressed: BinaryIO, limit: int, name: str) -> None:
+        self.inner = gzip.GzipFile(fileobj=compressed, mode="rb")
+        self.limit = limit
+        self.produced = 0
+        self.name_shown = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        try:
+            count = self.inner.readinto(buffer)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise SourceError(f"{self.name_shown} is not a readable gzip file: {exc}") from None
+        self.produced += count
+        if self.produced > self.limit:
+            raise SourceError(
+                f"{self.name_shown} expands to more than {MAX_GZIP_RATIO} times its compressed "
+                f"size ({self.limit:,} bytes); Tidings stops there to stop a gzip bomb: "
+                "decompress it yourself and import the plain file"
+            )
+        return count
+
+
+def _gunzipped(compressed: BinaryIO, compressed_size: int, offset: int, name: str) -> BinaryIO:
+    """A line-readable stream of the decompressed bytes from ``offset`` on. Offsets count
+    decompressed bytes, so a resumed piece decompresses again from the start and skips."""
+    stream = io.BufferedReader(_BoundedGunzip(compressed, gunzipped_limit(compressed_size), name), READ_BUFFER)
+    left = offset
+    while left:
+        skipped = len(stream.read(min(left, READ_BUFFER)))
+        if not skipped:
+            break
+        left -= skipped
+    return stream
+
+
+# --- s3:// ---------------------------------------------------------------------------------
+
+
+@cache
+def _s3_client():
+    """The process's S3 client (thread-safe), from the AWS SDK's standard chain: credentials
+    (environment, profile, instance role), region, and AWS_ENDPOINT_URL_S3 when the operator
+    points it elsewhere."""
+    import boto3  # imported here: only s3:// imports need it, and it takes a while to load
+
+    return boto3.session.Session().client("s3")
+
+
+def _s3_error(exc: Exception, where: str) -> SourceError:
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return SourceError(
+            f"{where}: the Tidings server has no AWS credentials; give its process the standard "
+            "ones (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role)"
+        )
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            return SourceError(
+                f"{where}: the bucket does not exist (S3 answered NoSuchBucket); check the bucket "
+                "name in S3Url, and AWS_ENDPOINT_URL_S3 if the server uses an S3-compatible store"
+            )
+        if code in ("AccessDenied", "403", "Forbidden"):
+            return SourceError(
+                f"{where}: S3 denied access ({code}); the server's AWS credentials need "
+                "s3:ListBucket on the bucket and s3:GetObject on its objects"
+            )
+        return SourceError(f"{where}: S3 answered {code or 'an error'}: {exc}")
+    return SourceError(f"{where} cannot be read: {exc}")
+
+
+def _s3_pieces(location: Location) -> list[dict]:
+    """Every object under the prefix, in key order, as Pinpoint read an S3 folder; keys that
+    end in / (folder markers the S3 console makes) are left out."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = location.bucket, location.prefix
+    where = f"s3://{bucket}/{prefix}"
+    found = []
+    try:
+        client = _s3_client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if not key.endswith("/"):
+                    name = key[len(prefix):].lstrip("/") if prefix.endswith("/") else key
+                    found.append({"name": name or key, "bucket": bucket, "key": key, "size": item["Size"]})
+    except (BotoCoreError, ClientError) as exc:
+        raise _s3_error(exc, where) from None
+    if not found:
+        raise SourceError(f"{where} holds no objects to import; check the prefix (keys are case-sensitive)")
+    return found
+
+
+@contextmanager
+def _open_s3_object(piece: dict, offset: int) -> Iterator[BinaryIO]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"s3://{piece['bucket']}/{piece['key']}"
+
+    def get(**extra):
+        try:
+            return _s3_client().get_object(Bucket=piece["bucket"], Key=piece["key"], **extra)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return None  # asked past the end: nothing is left to read
+            raise _s3_error(exc, where) from None
+        except BotoCoreError as exc:
+            raise _s3_error(exc, where) from None
+
+    gzipped = _s3_is_gzip(get)
+    body = get() if gzipped or not offset else get(Range=f"bytes={offset}-")
+    if body is None:
+        yield io.BytesIO()
+        return
+    with body:
+        raw = io.BufferedReader(body, READ_BUFFER)  # type: ignore[arg-type]
+        try:
+            yield _gunzipped(raw, piece["size"], offset, where) if gzipped else raw
+        except BotoCoreError as exc:  # the connection broke or timed out mid-object
+            raise SourceError(f"{where}: reading stopped: {exc}") from None
+
+
+def _s3_is_gzip(get) -> bool:
+    """Whether the object starts with gzip's magic number: its first two bytes."""
+    head = get(Range="bytes=0-1")
+    if head is None:
+        return False
+    with head:
+        return head.read() == GZIP_MAGIC
