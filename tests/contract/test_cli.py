@@ -85,7 +85,7 @@ def test_every_client_command_works_from_another_directory(server, pinpoint, lam
     assert [json.loads(line) for line in limited] == sends[:2]
 
     secret = tidings("webhooks", "secret", app_id).stdout.strip()
-    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret)
     assert json.loads(tidings("webhooks", "secret", app_id, "--output", "json").stdout) == {"Secret": secret}
     rotated = tidings("webhooks", "secret", app_id, "--rotate").stdout.strip()
     assert rotated != secret and tidings("webhooks", "secret", app_id).stdout.strip() == rotated

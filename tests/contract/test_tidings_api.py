@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -81,8 +83,11 @@ def test_segment_preview_counts_and_shows_the_first_endpoints(pinpoint, tidings,
 
 def test_webhook_secret_is_made_once_and_rotated_on_request(tidings, app_id):
     first = tidings.get_webhook_secret(ApplicationId=app_id)["Secret"]
-    assert len(bytes.fromhex(first)) == 32
+    assert first.startswith("whsec_") and len(base64.b64decode(first.removeprefix("whsec_"))) == 32
     assert tidings.get_webhook_secret(ApplicationId=app_id)["Secret"] == first
-    rotated = tidings.rotate_webhook_secret(ApplicationId=app_id)["Secret"]
-    assert rotated != first and tidings.get_webhook_secret(ApplicationId=app_id)["Secret"] == rotated
+    rotated = tidings.rotate_webhook_secret(ApplicationId=app_id, OverlapSeconds=60)
+    assert rotated["Secret"] != first and "PreviousSecretExpires" in rotated
+    assert tidings.get_webhook_secret(ApplicationId=app_id)["Secret"] == rotated["Secret"]
+    now = tidings.rotate_webhook_secret(ApplicationId=app_id, OverlapSeconds=0)
+    assert "PreviousSecretExpires" not in now
 
