@@ -57,6 +57,12 @@ def serve(
     allow_http_loopback: bool = typer.Option(
         False, envvar="TIDINGS_ALLOW_HTTP_LOOPBACK", help="Development only: accept http:// webhooks on loopback."
     ),
+    header_timeout: float = typer.Option(
+        10.0, envvar="TIDINGS_HEADER_TIMEOUT", help="Seconds a client may take to send a request's line and headers."
+    ),
+    body_timeout: float = typer.Option(
+        10.0, envvar="TIDINGS_BODY_TIMEOUT", help="Seconds a request body may pause between two reads."
+    ),
     strict_output: bool = typer.Option(
         False, envvar="TIDINGS_STRICT_OUTPUT", hidden=True, help="Development only: fail responses that break their shape."
     ),
@@ -66,6 +72,7 @@ def serve(
     import uvicorn
 
     from tidings.server import build_app
+    from tidings.wire.connection import bounded_protocol
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(
@@ -85,12 +92,21 @@ def serve(
         webhook_ownership_check=webhook_ownership_check,
         allow_http_loopback=allow_http_loopback,
         strict_output=strict_output,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
     )
     application = build_app(settings)
     logging.getLogger("tidings").info(
         "Tidings serving http://%s:%d (store %s)", host, port, application.state.db.engine.url.render_as_string()
     )
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        http=bounded_protocol(header_timeout_s=header_timeout),
+    )
 
 
 @segments_app.command("preview")

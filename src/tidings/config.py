@@ -35,5 +35,9 @@ class Settings:
     webhook_ownership_check: bool = True
     # Development only: accept http:// webhook URLs that point at loopback addresses.
     allow_http_loopback: bool = False
+    # Slow clients: the request line and headers must arrive within header_timeout_s, and
+    # a body may pause at most body_timeout_s between two reads.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
     # Development only: fail a request whose output has members its shape lacks.
     strict_output: bool = False
