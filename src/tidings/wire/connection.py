@@ -39,6 +39,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._reading_headers = True
         self._header_bytes = 0
         self._header_count = 0
+        self._parsed_bytes = 0
         self._refusal: str | None = None
 
     # --- the header clock ------------------------------------------------------------
@@ -100,14 +101,28 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._reading_headers = True
         self._header_count = 0
+        self._parsed_bytes = 0
         self._start_header_clock()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_bytes += len(url)
+        self._check_parsed()
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
+        self._parsed_bytes += len(name) + len(value) + 4  # ": " and CRLF
         if self._header_count > self.max_headers:
             self._refusal = f"The request has more than {self.max_headers} header fields"
             raise HeadersTooLarge(self._refusal)
+        self._check_parsed()
         super().on_header(name, value)
+
+    def _check_parsed(self) -> None:
+        # Headers that arrived in one read are complete before data_received can count them.
+        if self._parsed_bytes > self.max_header_bytes:
+            self._refusal = f"The request line and headers exceed {self.max_header_bytes} bytes"
+            raise HeadersTooLarge(self._refusal)
 
     def on_headers_complete(self) -> None:
         self._stop_header_clock()
