@@ -22,6 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 100
+LINGER_S = 2.0  # how long a refused connection's remaining input is read and dropped
 
 
 class HeadersTooLarge(Exception):
@@ -41,6 +42,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._parsed_bytes = 0
         self._refusal: str | None = None
+        self._refused = False
 
     # --- the header clock ------------------------------------------------------------
 
@@ -63,13 +65,20 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             )
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
+        """Answer, then close as nginx's lingering close does: closing at once with the
+        client's unread bytes in the socket sends a reset, and the client never reads the
+        answer; so what still arrives for a moment is read and dropped first."""
+        self._stop_header_clock()
+        self._refused = True
         body = message.encode()
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
             % (status, reason.encode(), len(body), body)
         )
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
     # --- uvicorn's protocol, with the limits -----------------------------------------
 
@@ -82,6 +91,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         if self._reading_headers:
             self._header_bytes += len(data)
         super().data_received(data)
