@@ -116,6 +116,7 @@ def test_fuzzed_requests_never_get_a_5xx(server, pinpoint, lambda_client):
 @pytest.mark.timeout(7200)
 def test_a_long_fuzz_run(server, pinpoint, lambda_client, monkeypatch):
     """``make fuzz``: the same with TIDINGS_FUZZ_REQUESTS requests and several seeds."""
+    first = SEED + 1
     for offset in range(int(os.environ.get("TIDINGS_FUZZ_SEEDS", "3"))):
-        monkeypatch.setattr("tests.contract.test_fuzz.SEED", SEED + offset + 1)
+        monkeypatch.setattr("tests.contract.test_fuzz.SEED", first + offset)
         test_fuzzed_requests_never_get_a_5xx(server, pinpoint, lambda_client)
