@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from tests.signed import Signer
-from tests.zips import ROLE, zip_files
+from tests.zips import ROLE, zip_entries, zip_files
 
 KPI = "/v1/apps/{app}/kpis/daterange/successful-delivery-rate?start-time={start}&end-time=2026-01-02T00:00:00Z"
 
@@ -152,3 +152,14 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(server, sig
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"RequestEntityTooLargeException" in answer
     assert b"Request must be smaller than 1048576 bytes for the Invoke operation" in answer
+
+
+def test_a_link_entry_that_inflates_is_refused_without_reading_it(server, lambda_client):
+    # 200 MB of zeros in an entry marked as a symbolic link: a zip of a quarter megabyte.
+    archive = zip_entries(("app.py", "def handler(e, c):\n    return 1\n", "file"), ("link", bytes(200 * 1024 * 1024), "link"))
+    assert len(archive) < 400_000
+    before = rss_bytes(server.process.pid)
+    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as caught:
+        lambda_client.create_function(FunctionName="inflates", Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": archive})
+    assert "'link' is a symbolic link whose target is 209715200 bytes" in caught.value.response["Error"]["Message"]
+    assert rss_bytes(server.process.pid) - before < 40 * 1024 * 1024
