@@ -157,6 +157,7 @@ def serve(log_level: LogLevel = LogLevelOption, **options: typing.Any) -> None:
     import uvicorn
 
     from tidings.server import build_app
+    from tidings.wire.connection import bounded_protocol
 
     level = log_level.value
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -176,7 +177,17 @@ def serve(log_level: LogLevel = LogLevelOption, **options: typing.Any) -> None:
     logging.getLogger("tidings").info(
         "Tidings serving %s (store %s)", settings.url, application.state.db.engine.url.render_as_string()
     )
-    config = uvicorn.Config(application, log_level=level, access_log=level == "debug")
+    config = uvicorn.Config(
+        application,
+        log_level=level,
+        access_log=level == "debug",
+        http=bounded_protocol(header_timeout_s=settings.header_timeout_s),
+        # X-Forwarded-For/-Proto decide aws:SourceIp and aws:SecureTransport in key policies:
+        # believed only from the proxies the operator names (a function on this host could
+        # otherwise send them).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 

@@ -80,6 +80,15 @@ class Settings:
         f"Directories (separated by '{os.pathsep}') that file:// import sources and export destinations "
         "must lie in. Unset: file:// is refused.",
     )
+    trusted_proxies: str = setting(
+        "",
+        "Comma-separated addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "headers are believed (for aws:SourceIp and aws:SecureTransport in key policies). Unset: none.",
+    )
+    # Slow clients: the request line and headers must arrive within header_timeout_s, and a
+    # body may pause at most body_timeout_s between two reads.
+    header_timeout_s: float = setting(10.0, "Seconds a client may take to send a request's line and headers.", min=0.1)
+    body_timeout_s: float = setting(10.0, "Seconds a request body may pause between two reads.", min=0.1)
     # Development only: fail a request whose output has members its shape lacks.
     strict_output: bool = setting(False, "Development only: fail responses that break their shape.", hidden=True)
 

@@ -59,4 +59,10 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
     jobs = JobService(db, settings, check=shapes.checker(item), shape=shapes.tree(item))
     state = State(db=db, settings=settings, functions=functions, sealer=sealer, campaigns=engine, jobs=jobs)
-    return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)
+    return WireApp(
+        services(),
+        state,
+        strict_output=settings.strict_output,
+        lifespan=lifespan,
+        body_timeout_s=settings.body_timeout_s,
+    )

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.zips import ROLE, zip_files
+from tests.zips import ROLE, with_bad_crc, zip_entries, zip_files
 
 CODE = zip_files({"app.py": "def handler(event, context):\n    return {'ok': True}\n"})
 
@@ -138,6 +138,13 @@ def test_duplicate_name_conflicts(lambda_client, make):
         (zip_files({"app.py": "x=1", "../../escape.py": "boom"}), "outside the code directory"),
         (zip_files({"app.py": "x=1"}, symlinks={"passwd": "/etc/passwd"}), "symbolic link"),
         (b"not a zip at all", "Could not unzip uploaded file"),
+        (
+            zip_entries(("a/b", "..", "link"), ("a/b/c", "..", "link"), ("c/escape.py", "boom", "file")),
+            "lies below 'a/b', which is a symbolic link",
+        ),
+        (zip_entries(("app.py", "x=1", "file"), ("app.py", "x=2", "file")), "another entry"),
+        (zip_entries(("app.py", "x=1", "file"), ("passwd", "a\0b", "link")), "NUL"),
+        (with_bad_crc(zip_entries(("app.py", "def handler(e, c):\n    return 1\n" * 20, "file"))), "cannot be read"),
     ],
 )
 def test_unsafe_archives_are_refused_and_nothing_is_written(server, lambda_client, make, code, fragment):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import tracemalloc
 import zipfile
 
 import pytest
 
-from tests.zips import zip_files
+from tests.zips import with_bad_crc, zip_entries, zip_files
 from tidings.domain.errors import InvalidInput, TooLarge
 from tidings.functions import code
 from tidings.functions.code import check_archive, unpack
@@ -73,3 +74,75 @@ def test_unpack_is_all_or_nothing(tmp_path):
     assert not (tmp_path / "other").exists()
     assert not (tmp_path / "escape.py").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["code"]
+
+
+# The reproduced chain: each link alone stays inside, together they reach the parent.
+CHAIN = zip_entries(("a/b", "..", "link"), ("a/b/c", "..", "link"), ("c/x", "escaped", "file"))
+
+
+@pytest.mark.parametrize(
+    ("archive", "fragment"),
+    [
+        (CHAIN, "lies below 'a/b', which is a symbolic link"),
+        # the same links, the deeper one first
+        (zip_entries(("a/b/c", "..", "link"), ("a/b", "..", "link")), "names a path that another entry"),
+        # links to links: each target inside, the last hop leaves
+        (zip_entries(("up", "..", "link"), ("hop", "up/x", "link")), "outside the code directory"),
+        (zip_entries(("d/up", "..", "link"), ("d/hop", "up/../x", "link")), "outside the code directory"),
+        (zip_entries(("loop1", "loop2", "link"), ("loop2", "loop1", "link")), "outside the code directory"),
+        (zip_entries(("lib", "/usr/lib", "link")), "outside the code directory"),
+        # an entry written through a link, and a file used as a directory
+        (zip_entries(("lib", "real", "link"), ("lib/x.py", "1", "file")), "which is a symbolic link"),
+        (zip_entries(("f", "1", "file"), ("f/x.py", "1", "file")), "which is a file"),
+        # two entries with one name (a file, then a link in its place), as a hard link would
+        (zip_entries(("app.py", "x = 1", "file"), ("app.py", "/etc/passwd", "link")), "another entry"),
+        (zip_entries(("app.py", "x = 1", "file"), ("./app.py", "x = 2", "file")), "another entry"),
+        (zip_entries(("bad", "a\0b", "link")), "NUL"),
+        (zip_entries(("bad", b"\xff\xfe", "link")), "not UTF-8"),
+        (zip_entries(("bad", "", "link")), "empty target"),
+    ],
+)
+def test_link_tricks_are_refused(tmp_path, archive, fragment):
+    with pytest.raises(InvalidInput) as caught:
+        check_archive(archive)
+    assert fragment in caught.value.message
+    # unpack refuses the same archive (one stored before these checks), and writes nothing
+    with pytest.raises(InvalidInput):
+        unpack(archive, tmp_path / "code" / "x")
+    assert list((tmp_path / "code").iterdir()) == []
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_link_entry_is_size_checked_before_it_is_read():
+    # 64 MB of zeros compress to 64 KB; read whole, as a link target, they cost the memory.
+    archive = zip_entries(("big", bytes(64 * 1024 * 1024), "link"))
+    assert len(archive) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidInput) as caught:
+            check_archive(archive)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "whose target is 67108864 bytes; a target has at most 4095" in caught.value.message
+    assert peak < 4 * 1024 * 1024
+
+
+def test_a_bad_crc_is_refused_at_upload():
+    with pytest.raises(InvalidInput) as caught:
+        check_archive(with_bad_crc(zip_entries(("app.py", "x = 1\n" * 100, "file"))))
+    assert "'app.py' cannot be read" in caught.value.message
+
+
+def test_links_that_stay_inside_work_as_in_node_modules(tmp_path):
+    archive = zip_entries(
+        ("node_modules/tool/cli.js", "run()", "file"),
+        ("node_modules/.bin/tool", "../tool/cli.js", "link"),
+        ("shared", "node_modules/tool", "link"),
+        ("via", "shared/cli.js", "link"),  # a link through a link, still inside
+        ("dangling", "not-there", "link"),
+    )
+    target = unpack(check_archive(archive).zip_bytes, tmp_path / "code")
+    assert (target / "node_modules/.bin/tool").read_text() == "run()"
+    assert (target / "via").read_text() == "run()"
+    assert os.readlink(target / "dangling") == "not-there"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import orjson
 import pytest
 
 from tidings.domain.errors import InvalidInput, NotFound
 from tidings.server import services
+from tidings.wire import shapes
 from tidings.wire.protocol import parse_request, serialize_response
 from tidings.wire.routing import MethodNotAllowed, Router
 
@@ -136,3 +138,48 @@ def test_strict_output_rejects_members_the_shape_lacks():
         serialize_response(operation, {"ApplicationResponse": {"Id": "i", "Bogus": 1}}, strict=True)
     _, _, body, _ = serialize_response(operation, {"ApplicationResponse": {"Id": "i", "Bogus": 1}})
     assert body == b'{"Id":"i"}'
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "fragment"),
+    [
+        ("Priority", 2**31, "outside the integer range -2147483648 to 2147483647"),
+        ("Priority", -(2**31) - 1, "outside the integer range"),
+        ("Priority", 1e300, "outside the integer range"),
+        ("Name", "a\x00b", "must not contain a NUL character"),
+    ],
+)
+def test_values_outside_their_model_type_are_refused(member, value, fragment):
+    operation = PINPOINT.operation_model("CreateCampaign")
+    body = orjson.dumps({member: value})
+    with pytest.raises(InvalidInput) as caught:
+        parse_request(operation, {"application-id": "a"}, {}, {}, body)
+    assert f"WriteCampaignRequest.{member}" in caught.value.message and fragment in caught.value.message
+
+
+def test_integers_at_the_edges_of_their_type_pass():
+    operation = PINPOINT.operation_model("CreateCampaign")
+    for value in (2**31 - 1, -(2**31)):
+        params = parse_request(operation, {"application-id": "a"}, {}, {}, orjson.dumps({"Priority": value}))
+        assert params["WriteCampaignRequest"]["Priority"] == value
+
+
+@pytest.mark.parametrize("start", ["inf", "-inf", "nan", "1e20", "253402300800"])
+def test_timestamps_beyond_the_calendar_are_refused(start):
+    operation = PINPOINT.operation_model("GetApplicationDateRangeKpi")
+    labels = {"application-id": "a", "kpi-name": "k"}
+    with pytest.raises(InvalidInput) as caught:
+        parse_request(operation, labels, {"start-time": [start]}, {}, b"")
+    assert "between the years 1 and 9999" in caught.value.message
+
+
+def test_the_import_fast_path_refuses_what_check_refuses():
+    endpoint = shapes.checker(PINPOINT.shape_for("EndpointBatchItem"))
+    assert endpoint({"Id": "e1", "Address": "x"}, "row") == {"Id": "e1", "Address": "x"}
+    with pytest.raises(InvalidInput, match="NUL"):
+        endpoint({"Id": "e\x001"}, "row")
+    with pytest.raises(InvalidInput, match="NUL"):
+        endpoint({"Id": "e1", "Attributes": {"a": ["x\x00"]}}, "row")
+    campaign = shapes.checker(PINPOINT.shape_for("WriteCampaignRequest"))
+    with pytest.raises(InvalidInput, match="integer range"):
+        campaign({"Priority": 2**64}, "row")

@@ -24,6 +24,11 @@ MAX_VARIABLES_BYTES = 4 * 1024
 MAX_TIMEOUT_S = 900
 MAX_MEMORY_MB = 10_240
 MAX_POLICY_BYTES = 20 * 1024
+# Lambda's request quotas: an Invoke payload (synchronous, Event), and a CreateFunction or
+# UpdateFunctionCode request (a 50 MB zip, base64-encoded, in JSON).
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024
+MAX_CODE_REQUEST_BYTES = 70_167_211
 DEFAULTS = {"Timeout": 3, "MemorySize": 128, "Description": ""}
 # Configuration Lambda acts on and Tidings cannot: refused when set, rather than stored and
 # ignored. Each says why and what to do instead. Empty forms (no layers, a VpcConfig with no

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tidings.domain.errors import TidingsError
+from tidings.wire.body import BODY_TIMEOUT_S, read_body
 from tidings.wire.model import KIND_STATUS, PINPOINT_ERRORS, UNMODELED_STATUS, ErrorStyle, Service
 from tidings.wire.protocol import parse_request, serialize_response
 from tidings.wire.routing import Router
@@ -45,12 +46,14 @@ class WireApp:
         *,
         strict_output: bool = False,
         lifespan: Callable[..., Any] | None = None,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         self.services = services
         self.router = Router(services)
         self.state = state
         self.strict_output = strict_output
         self.lifespan = lifespan
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -97,14 +100,9 @@ class WireApp:
                     f"({operation.http['method']} {operation.http['requestUri']})",
                     code=service.errors.codes["unsupported"],
                 )
-            body = await request.body()
-            if len(body) > service.errors.max_body_bytes:
-                raise TidingsError(
-                    f"The request body is {len(body)} bytes; {service.title} accepts at most "
-                    f"{service.errors.max_body_bytes} bytes",
-                    code=service.errors.codes["too_large"],
-                )
             headers = {k.lower(): v for k, v in request.headers.items()}
+            limit = service.errors.body_limit(operation.name, headers)
+            body = await read_body(request, limit, operation.name, self.body_timeout_s)
             params = parse_request(operation, labels, query, headers, body)
             call = Call(request_id, operation.name, headers, self.state)
             if inspect.iscoroutinefunction(handler):
@@ -143,6 +141,8 @@ def error_response(service: Service | None, error: TidingsError, request_id: str
     headers = {"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}
     if "allow" in error.extra:
         headers["Allow"] = str(error.extra["allow"])
+    if error.extra.get("close_connection"):
+        headers["Connection"] = "close"
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 

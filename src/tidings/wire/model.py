@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import ServiceModel
+
+from tidings.domain.functions import MAX_ASYNC_PAYLOAD, MAX_CODE_REQUEST_BYTES, MAX_SYNC_PAYLOAD
 
 # Tidings' own service model, in botocore's layout (<service>/<api version>/service-2.json),
 # for what Pinpoint's API has no operation for.
@@ -46,8 +49,17 @@ class ErrorStyle:
     body_keys: tuple[str, ...]  # where the message goes in the error body
     extra_body: dict[str, str] = field(default_factory=dict)
     request_id_key: str | None = None
-    # Sizes: the largest request body the service takes at all.
+    # The largest request body an operation takes (the service's published quota), read
+    # no further than that: ``body_limits`` by operation (a number, or a function of the
+    # lower-cased request headers), ``max_body_bytes`` for the others.
     max_body_bytes: int = 7 * 1024 * 1024
+    body_limits: Mapping[str, int | Callable[[Mapping[str, str]], int]] = field(
+        default_factory=dict
+    )
+
+    def body_limit(self, operation: str, headers: Mapping[str, str]) -> int:
+        limit = self.body_limits.get(operation, self.max_body_bytes)
+        return limit(headers) if callable(limit) else limit
 
 
 PINPOINT_ERRORS = ErrorStyle(
@@ -63,7 +75,16 @@ PINPOINT_ERRORS = ErrorStyle(
     },
     body_keys=("Message",),
     request_id_key="RequestID",
+    # Pinpoint: 7 MB per request unless a resource says otherwise; events 4 MB.
+    body_limits={"PutEvents": 4 * 1024 * 1024},
 )
+
+
+def _invoke_body_limit(headers: Mapping[str, str]) -> int:
+    if headers.get("x-amz-invocation-type") == "Event":
+        return MAX_ASYNC_PAYLOAD
+    return MAX_SYNC_PAYLOAD
+
 
 LAMBDA_ERRORS = ErrorStyle(
     codes={
@@ -71,20 +92,27 @@ LAMBDA_ERRORS = ErrorStyle(
         "not_found": "ResourceNotFoundException",
         "conflict": "ResourceConflictException",
         "forbidden": "AccessDeniedException",
-        "too_large": "RequestTooLargeException",
+        # The model calls its 413 RequestTooLargeException; Lambda sends this code.
+        "too_large": "RequestEntityTooLargeException",
         "throttled": "TooManyRequestsException",
         "unsupported": "InvalidRequestContentException",
         "internal": "ServiceException",
     },
     body_keys=("Message", "message"),
     extra_body={"Type": "User"},
-    max_body_bytes=70_167_211,
+    max_body_bytes=MAX_SYNC_PAYLOAD,
+    body_limits={
+        "Invoke": _invoke_body_limit,
+        "CreateFunction": MAX_CODE_REQUEST_BYTES,
+        "UpdateFunctionCode": MAX_CODE_REQUEST_BYTES,
+    },
 )
 
 # Status codes for error codes a service sends that its model does not declare.
 UNMODELED_STATUS = {
     "ValidationException": 400,
     "RequestEntityTooLargeException": 413,
+    "RequestTimeoutException": 408,
     "UnknownOperationException": 404,
     "AccessDeniedException": 403,
 }

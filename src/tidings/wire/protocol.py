@@ -58,7 +58,7 @@ def parse_request(
                 params[name] = found
         elif name == payload_name:
             if member.type_name in ("blob", "string"):
-                params[name] = body if member.type_name == "blob" else body.decode()
+                params[name] = body if member.type_name == "blob" else _utf8(body, name)
             elif body.strip():
                 params[name] = check(member, _decode_json(body), name)
         else:
@@ -86,11 +86,27 @@ def parse_request(
     return params
 
 
+# orjson refuses documents nested deeper than this (it never recurses past it); the
+# deepest Pinpoint or Lambda input shape is far shallower.
+MAX_JSON_DEPTH = 1024
+
+
 def _decode_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise InvalidInput(
+                f"The request body nests JSON deeper than {MAX_JSON_DEPTH} levels, the limit"
+            ) from None
         raise InvalidInput(f"The request body is not valid JSON: {exc}") from None
+
+
+def _utf8(body: bytes, name: str) -> str:
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"The request body {name} is not UTF-8 text: {exc}", member=name) from None
 
 
 def _from_text(shape: Shape, text: str, where: str) -> Any:
@@ -106,7 +122,10 @@ def _from_text(shape: Shape, text: str, where: str) -> Any:
             raise InvalidInput(f"Invalid value for {where}: {text!r} is not true or false")
         return text.lower() == "true"
     if kind == "jsonvalue" or shape.serialization.get("jsonvalue"):
-        return orjson.loads(base64.b64decode(text))
+        try:
+            return orjson.loads(base64.b64decode(text, validate=True))
+        except ValueError:  # bad base64 or bad JSON (JSONDecodeError is a ValueError)
+            raise InvalidInput(f"Invalid value for {where}: expected base64-encoded JSON") from None
     return check(shape, text, where)
 
 

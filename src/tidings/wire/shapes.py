@@ -8,6 +8,7 @@ errors are the API's own, word for word, while a million valid rows cost a fract
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ def _compile(shape: Shape) -> Predicate:
                 return False
             for key, item in value.items():
                 if key in plain:
-                    if type(item) is not str:
+                    if type(item) is not str or "\x00" in item:
                         return False
                     continue
                 test = members.get(key)
@@ -70,7 +71,7 @@ def _compile(shape: Shape) -> Predicate:
                     if type(key) is not str or type(items) is not list:
                         return False
                     for item in items:
-                        if type(item) is not str:
+                        if type(item) is not str or "\x00" in item:
                             return False
                 return True
 
@@ -98,21 +99,24 @@ def _compile(shape: Shape) -> Predicate:
             def text(value: Any) -> bool:
                 return (
                     type(value) is str
+                    and "\x00" not in value
                     and len(value) >= low
                     and (high is None or len(value) <= high)
                     and (pattern is None or pattern.fullmatch(value) is not None)
                 )
 
             return text
-        return lambda value: type(value) is str
+        return lambda value: type(value) is str and "\x00" not in value
     if kind in ("double", "float"):
         if "min" in meta or "max" in meta:
             return _never
-        return lambda value: type(value) is float or type(value) is int
+        return lambda value: type(value) is int or (type(value) is float and math.isfinite(value))
     if kind in ("integer", "long"):
         if "min" in meta or "max" in meta:
             return _never
-        return lambda value: type(value) is int
+        bits = 31 if kind == "integer" else 63
+        low, high = -(2**bits), 2**bits - 1
+        return lambda value: type(value) is int and low <= value <= high
     if kind == "boolean":
         return lambda value: type(value) is bool
     return _never  # timestamps and blobs are converted by check()

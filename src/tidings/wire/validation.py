@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from datetime import UTC, datetime
 from functools import cache
@@ -26,6 +27,11 @@ _JSON_TYPE_NAMES = {
     float: "a number",
     type(None): "null",
 }
+
+
+# The models' integer and long types are Java's: 32- and 64-bit signed. A value outside them
+# is refused here rather than overflow the JSON encoder or the database later.
+_INTEGER_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 def _describe(value: Any) -> str:
@@ -94,6 +100,8 @@ def check(shape: Shape, value: Any, path: str) -> Any:
         if enum and value not in enum:
             raise _fail(path, f"{value!r} is not one of {', '.join(enum)}")
         _check_length(meta, len(value), path, "characters")
+        if "\x00" in value:  # no store can hold it, and no AWS identifier or name contains it
+            raise _fail(path, "must not contain a NUL character (\\u0000)")
         pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
         if pattern is not None and not pattern.fullmatch(value):
             raise _fail(path, f"{value!r} does not match the pattern {meta['pattern']}")
@@ -104,11 +112,16 @@ def check(shape: Shape, value: Any, path: str) -> Any:
                 value = int(value)
             else:
                 raise _fail(path, f"expected an integer, got {_describe(value)}")
+        low, high = _INTEGER_RANGE[kind]
+        if not low <= value <= high:
+            raise _fail(path, f"{value} is outside the {kind} range {low} to {high}")
         _check_range(meta, value, path)
         return value
     if kind in ("double", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(path, f"expected a number, got {_describe(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(path, f"expected a finite number, got {value}")
         _check_range(meta, value, path)
         return value
     if kind == "boolean":
@@ -133,19 +146,30 @@ def parse_timestamp(value: Any, path: str) -> datetime:
     if isinstance(value, bool):
         raise _fail(path, "expected a timestamp, got a boolean")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        return _from_epoch(value, path)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return datetime.fromtimestamp(float(text), UTC)
+            seconds = float(text)
         except ValueError:
             pass
+        else:
+            return _from_epoch(seconds, path)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise _fail(path, f"{value!r} is not an ISO 8601 timestamp") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise _fail(path, f"expected a timestamp, got {_describe(value)}")
+
+
+def _from_epoch(seconds: float, path: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):  # inf, NaN, or beyond the years 1-9999
+        raise _fail(
+            path, f"{seconds} seconds since the epoch is not a date between the years 1 and 9999"
+        ) from None
 
 
 def _check_length(meta: dict, length: int, path: str, unit: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 
 from tidings.api.lambda_api.common import function_name
 from tidings.domain.errors import InvalidInput
@@ -16,7 +15,7 @@ def _client_context(text: str | None) -> str | None:
         return None
     try:
         return base64.b64decode(text, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII text, or not UTF-8 once decoded
         raise InvalidInput("Client context must be a valid Base64-encoded JSON object.", member="ClientContext") from None
 
 
