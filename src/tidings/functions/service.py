@@ -23,6 +23,7 @@ from tidings.config import Settings
 from tidings.domain import functions as rules
 from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound, TooLarge
+from tidings.domain.functions import MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD
 from tidings.functions.code import unpack
 from tidings.functions.environment import LOG_TAIL_BYTES, Spec
 from tidings.functions.pool import Invocation, Pool
@@ -34,8 +35,6 @@ from tidings.store.functions import FunctionRecord
 
 log = logging.getLogger("tidings.functions")
 
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # 6291456
-MAX_ASYNC_PAYLOAD = 1024 * 1024
 MAX_RESPONSE = 6 * 1024 * 1024
 EVENT_ATTEMPTS = 3
 
