@@ -73,7 +73,7 @@ def test_presigned_urls_from_botocore_work_until_they_expire(server, pinpoint, a
     assert "Signature expired" in json.loads(caught.value.read())["Message"]
 
 
-def test_a_presigned_lambda_get_function_works(server, lambda_client):
+def test_a_presigned_lambda_request_works(server, lambda_client):
     url = lambda_client.generate_presigned_url("list_functions", Params={}, ExpiresIn=60)
     with urllib.request.urlopen(url, timeout=10) as response:
         assert "Functions" in json.loads(response.read())
