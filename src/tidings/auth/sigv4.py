@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
 from botocore.utils import normalize_url_path
@@ -41,6 +42,9 @@ SIGNATURE_MISMATCH = (
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_BARE_QUERY = re.compile(r"[A-Za-z0-9_.~-]*")  # encodes to itself
+_BARE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 def missing_token() -> Forbidden:
@@ -108,30 +112,27 @@ def verify(request: Request, claim: Claim, secret: str, *, region: str, service:
         raise invalid(f"Credential should be scoped to correct service: '{service}'.")
     if claim.region != region:
         raise invalid(f"Credential should be scoped to a valid region, not '{claim.region}'.")
-    try:
-        signed_at = datetime.strptime(claim.timestamp, AMZ_DATE).replace(tzinfo=UTC)
-    except ValueError:
-        raise incomplete(f"X-Amz-Date must be in the ISO8601 basic format yyyyMMdd'T'HHmmss'Z', got '{claim.timestamp}'.") from None
+    signed_at = _amz_date(claim.timestamp)
     if claim.timestamp[:8] != claim.date:
         raise invalid(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{claim.date}' != '{claim.timestamp[:8]}', from '{claim.timestamp}'."
         )
-    stamp = now.strftime(AMZ_DATE)
     if signed_at > now + MAX_SKEW:
         raise invalid(
             f"Signature not yet current: {claim.timestamp} is still later than "
-            f"{(now + MAX_SKEW).strftime(AMZ_DATE)} ({stamp} + 15 min.)"
+            f"{(now + MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} + 15 min.)"
         )
     if claim.expires is None:
         if signed_at < now - MAX_SKEW:
             raise invalid(
                 f"Signature expired: {claim.timestamp} is now earlier than "
-                f"{(now - MAX_SKEW).strftime(AMZ_DATE)} ({stamp} - 15 min.)"
+                f"{(now - MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} - 15 min.)"
             )
     elif signed_at + timedelta(seconds=claim.expires) < now:
         raise invalid(
-            f"Signature expired: {claim.timestamp} + {claim.expires}s (X-Amz-Expires) is now earlier than {stamp}"
+            f"Signature expired: {claim.timestamp} + {claim.expires}s (X-Amz-Expires) "
+            f"is now earlier than {now.strftime(AMZ_DATE)}"
         )
     expected = signature(secret, claim, string_to_sign(claim, canonical_request(request, claim)))
     if not hmac.compare_digest(expected, claim.signature):
@@ -139,8 +140,8 @@ def verify(request: Request, claim: Claim, secret: str, *, region: str, service:
 
 
 def canonical_request(request: Request, claim: Claim) -> str:
-    path = request.raw_path.decode("utf-8", "surrogateescape")
-    uri = quote(normalize_url_path(path), safe="/~", encoding="utf-8", errors="surrogateescape")
+    path = normalize_url_path(request.raw_path.decode("utf-8", "surrogateescape"))
+    uri = path if _BARE_PATH.fullmatch(path) else quote(path, safe="/~", encoding="utf-8", errors="surrogateescape")
     query = "&".join(f"{key}={value}" for key, value in sorted((_encode(k), _encode(v)) for k, v in claim.query))
     lines = [request.method.upper(), uri, query]
     for name in claim.signed_headers:
@@ -156,10 +157,29 @@ def string_to_sign(claim: Claim, canonical: str) -> str:
 
 
 def signature(secret: str, claim: Claim, to_sign: str) -> str:
+    key = _signing_key(secret, claim.date, claim.region, claim.service)
+    return hmac.digest(key, to_sign.encode(), "sha256").hex()
+
+
+@lru_cache(maxsize=256)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The key derived from a secret for one day, region and service (one per key a day, so kept)."""
     key = f"AWS4{secret}".encode()
-    for part in (claim.date, claim.region, claim.service, TERMINATOR):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    for part in (date, region, service, TERMINATOR):
+        key = hmac.digest(key, part.encode(), "sha256")
+    return key
+
+
+def _amz_date(timestamp: str) -> datetime:
+    found = _AMZ_DATE.fullmatch(timestamp)
+    try:
+        if found is None:
+            raise ValueError(timestamp)
+        return datetime(*map(int, found.groups()), tzinfo=UTC)  # type: ignore[misc]
+    except ValueError:
+        raise incomplete(
+            f"X-Amz-Date must be in the ISO8601 basic format yyyyMMdd'T'HHmmss'Z', got '{timestamp}'."
+        ) from None
 
 
 def _parse_header(request: Request, authorization: str, query: list[tuple[str, str]]) -> Claim:
@@ -256,10 +276,14 @@ def _query_pairs(raw_query: bytes) -> list[tuple[str, str]]:
 
 
 def _decode(raw: bytes) -> str:
+    if b"%" not in raw:
+        return raw.decode("utf-8", "surrogateescape")
     return unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
 
 
 def _encode(text: str) -> str:
+    if _BARE_QUERY.fullmatch(text):
+        return text
     return quote(text, safe="-_.~", encoding="utf-8", errors="surrogateescape")
 
 
