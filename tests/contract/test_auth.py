@@ -27,7 +27,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, Server, free_port, signed_headers
-from tests.services import read_store, store_url
+from tests.services import _admin_connect, fresh_postgres_database, read_store, store_url
 from tidings import __version__
 from tidings.store import schema
 
@@ -83,6 +83,20 @@ def test_health_is_open_and_reports_the_store(server):
     status, _, body = server.raw("GET", "/health", signed=False)
     assert status == 200
     assert json.loads(body) == {"status": "ok", "version": __version__, "store": "ok"}
+
+
+def test_health_answers_503_when_the_store_is_down(tmp_path):
+    with fresh_postgres_database() as url:
+        alone = Server(url, tmp_path / "server.log").start()
+        try:
+            assert alone.raw("GET", "/health", signed=False)[0] == 200
+            with _admin_connect() as admin:
+                admin.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            status, _, body = alone.raw("GET", "/health", signed=False)
+            assert status == 503
+            assert json.loads(body) == {"status": "unavailable", "version": __version__, "store": "unavailable"}
+        finally:
+            alone.stop()
 
 
 # --- what must fail, and with which error --------------------------------------------------
