@@ -142,7 +142,6 @@ class WireApp:
             )
             return error_response(service, failure, request_id)
 
-
     async def health(self) -> Response:
         """The one unauthenticated route: the version, and whether the store answers."""
         try:
