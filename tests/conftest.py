@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -14,7 +16,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from tests.messenger import messenger_stub  # noqa: F401
 from tests.services import fresh_postgres_database
@@ -24,7 +29,8 @@ from tidings.wire.model import botocore_session
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 BACKENDS = ["sqlite", "postgresql"]
-CLIENT_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+# The root key pair of this test session's servers (random, so nothing depends on its value).
+ROOT_KEY = ("TKTEST" + secrets.token_hex(7).upper(), secrets.token_urlsafe(30))
 
 
 def free_port() -> int:
@@ -49,7 +55,8 @@ def _boto3_session() -> boto3.Session:
 
 
 class Server:
-    """A `tidings serve` process on a free port."""
+    """A `tidings serve` process on a free port, with the session's root key unless ``env``
+    says otherwise (TIDINGS_ACCESS_KEY_ID="" starts it without a configured key)."""
 
     # file:// import sources and export destinations: pytest's base temp dir, where tests
     # write them (set once per session by `files_root`).
@@ -62,6 +69,8 @@ class Server:
         self.log_path = log_path
         self.env = {
             **os.environ,
+            "TIDINGS_ACCESS_KEY_ID": ROOT_KEY[0],
+            "TIDINGS_SECRET_ACCESS_KEY": ROOT_KEY[1],
             "TIDINGS_DATABASE_URL": database_url,
             "TIDINGS_PORT": str(self.port),
             "TIDINGS_STRICT_OUTPUT": "1",
@@ -98,35 +107,71 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def client(self, service: str):
-        """A boto3 client of ``service``: "pinpoint", "lambda" or "tidings" (Tidings' own API)."""
-        return _boto3_session().client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"max_attempts": 1}),
-        )
+    @property
+    def credentials(self) -> tuple[str, str]:
+        """The key pair clients sign with: the server's root key."""
+        return self.env["TIDINGS_ACCESS_KEY_ID"], self.env["TIDINGS_SECRET_ACCESS_KEY"]
 
-    def cli_env(self) -> dict[str, str]:
-        """What a client on another machine knows: this server's URL and the keys
-        ``client()`` signs with, nothing of its store; no AWS profile or config file."""
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a client on another machine knows: this server's URL and the keys ``client()``
+        signs with, nothing of its store; no AWS profile or config file of the developer's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "AWS_"))}
+        key_id, secret = self.credentials
         return {
             **env,
-            **CLIENT_ENV,
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": REGION,
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "TIDINGS_ENDPOINT_URL": self.url,
         }
 
-    def tidings(self, *args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-        """Run the `tidings` CLI as a client of this server, from ``cwd``."""
+    def client(self, service: str, credentials: tuple[str, str] | None = None, **config: object):
+        """A boto3 client of ``service`` ("pinpoint", "lambda" or "tidings", Tidings' own API),
+        signing with the root key unless ``credentials`` says otherwise."""
+        key_id, secret = credentials or self.credentials
+        return _boto3_session().client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1}, **config),
+        )
+
+    def raw(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, *, signed: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request as written (signed by botocore with the root key unless ``signed``
+        is false): (status, lower-case headers, body)."""
+        headers = dict(headers or {})
+        if signed:
+            headers = signed_headers(self, method, path, body or b"", headers)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def tidings(self, *args: str, cwd: Path | None = None, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        """Run a `tidings` client command against this server, from ``cwd`` (default: the
+        server's log folder), knowing only its URL and keys."""
+        return self._run_tidings(args, cwd, timeout, {**self.client_env, **env})
+
+    def keys(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        """Run `tidings keys ARGS` on this server's store (key administration opens the store)."""
+        store = {"TIDINGS_DATABASE_URL": self.database_url, "TIDINGS_DATA_DIR": self.env["TIDINGS_DATA_DIR"]}
+        return self._run_tidings(("keys", *args), None, timeout, {**self.client_env, **store, **env})
+
+    def _run_tidings(self, args, cwd, timeout, env) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "tidings", *args],
-            cwd=cwd,
-            env={**self.cli_env(), **env},
+            cwd=cwd or self.log_path.parent,
+            env=env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -137,7 +182,7 @@ class Server:
         cli = Path(sys.executable).with_name("aws")
         done = subprocess.run(
             [str(cli), "--endpoint-url", self.url, "--output", "json", *args],
-            env={**os.environ, **CLIENT_ENV},
+            env=self.client_env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -152,6 +197,20 @@ class Server:
 def files_root(tmp_path_factory) -> str:
     Server.files_root = str(tmp_path_factory.getbasetemp())
     return Server.files_root
+
+
+def signing_name(path: str) -> str:
+    """The SigV4 service name of the API a path belongs to."""
+    return "lambda" if path.startswith("/2015-03-31/") else "mobiletargeting"
+
+
+def signed_headers(
+    server: Server, method: str, path: str, body: bytes, headers: dict, credentials: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """``headers`` plus the SigV4 headers botocore adds to this request."""
+    request = AWSRequest(method=method, url=server.url + path, data=body, headers=headers)
+    SigV4Auth(Credentials(*(credentials or server.credentials)), signing_name(path), REGION).add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture(scope="session")

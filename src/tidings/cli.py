@@ -156,14 +156,21 @@ def serve(log_level: LogLevel = LogLevelOption, **options: typing.Any) -> None:
     """Serve the Pinpoint, Lambda and Tidings APIs on one port (boto3 and the AWS CLI work with --endpoint-url)."""
     import uvicorn
 
+    from tidings.auth.keys import first_start_root
+    from tidings.domain.errors import TidingsError
+    from tidings.functions.sandbox import SandboxUnavailable
     from tidings.server import build_app
     from tidings.wire.connection import bounded_protocol
 
     level = log_level.value
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from tidings.functions.sandbox import SandboxUnavailable
-
     settings = Settings(**options)
+    if bool(settings.access_key_id) != bool(settings.secret_access_key):
+        raise typer.BadParameter(
+            "give both --access-key-id and --secret-access-key (TIDINGS_ACCESS_KEY_ID, "
+            "TIDINGS_SECRET_ACCESS_KEY), or neither",
+            param_hint="--access-key-id",
+        )
     try:
         settings.files_roots  # noqa: B018 -- checked before anything starts
     except ValueError as exc:
@@ -174,6 +181,18 @@ def serve(log_level: LogLevel = LogLevelOption, **options: typing.Any) -> None:
             application = build_app(settings)
     except SandboxUnavailable as exc:
         raise Failure(str(exc)) from None
+    if settings.root_key is None:
+        try:
+            made = first_start_root(application.state.db, application.state.sealer, settings.host)
+        except TidingsError as error:
+            raise Failure(error.message) from None
+        if made is not None:
+            typer.echo(
+                "Tidings made a root key for this store (first start, no key configured). "
+                "In another terminal, sign with it:\n"
+                f"{made.export_lines()} AWS_DEFAULT_REGION={settings.region}\n"
+                "(`tidings keys root` prints it again.)",
+            )
     logging.getLogger("tidings").info(
         "Tidings serving %s (store %s)", settings.url, application.state.db.engine.url.render_as_string()
     )
@@ -723,6 +742,160 @@ def _import_summary(console: Console, job: dict) -> None:
     segment = job["Definition"].get("SegmentId")
     if segment and job["JobStatus"] == "COMPLETED":
         console.print(f"Segment {segment}")
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+keys_app = typer.Typer(
+    help="Access keys of this store (the server picks up changes within seconds).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(keys_app, name="keys")
+# Key administration opens the store, as `serve` does, with the same options.
+DatabaseUrl = _settings_option("database_url")
+DataDir = _settings_option("data_dir")
+AccessKeyId = _settings_option("access_key_id")
+SecretAccessKey = _settings_option("secret_access_key")
+
+
+def _store(database_url: str):
+    """The store at ``database_url``, migrated to this version of Tidings."""
+    from tidings.store.db import Database
+    from tidings.store.migrate import upgrade
+
+    with _opening_store(database_url):
+        db = Database(database_url)
+        upgrade(db)
+    return db
+
+
+def _sealer(db, data_dir: str):
+    """The server's sealer. A store that already holds sealed secrets needs the master key
+    they were sealed with: one made here (a wrong --data-dir) would seal keys the server
+    cannot open."""
+    from sqlalchemy import func, select
+
+    from tidings.store import schema
+    from tidings.store.sealing import MASTER_KEY_ENV, MASTER_KEY_FILE, load_sealer
+
+    if not os.environ.get(MASTER_KEY_ENV) and not (Path(data_dir) / MASTER_KEY_FILE).exists():
+        with db.read() as conn:
+            sealed = conn.execute(select(func.count()).select_from(schema.access_keys)).scalar_one()
+        if sealed:
+            raise Failure(
+                f"{Path(data_dir) / MASTER_KEY_FILE} does not exist, and this store's keys are sealed with a "
+                f"master key: pass the server's --data-dir (TIDINGS_DATA_DIR) or set {MASTER_KEY_ENV}"
+            )
+    return load_sealer(data_dir)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., metavar="NAME"),
+    policy_file: Path | None = typer.Option(
+        None, "--policy", exists=True, dir_okay=False, metavar="FILE", help="An IAM identity policy (JSON) the key carries."
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print {"AccessKeyId": ..., "SecretAccessKey": ...}.'),
+    database_url: str = DatabaseUrl,
+    data_dir: str = DataDir,
+) -> None:
+    """Make a key and print its pair; the secret is shown this once."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+
+    try:
+        policy = orjson.loads(policy_file.read_bytes()) if policy_file else None
+    except orjson.JSONDecodeError as error:
+        _fail(f"{policy_file} is not JSON: {error}")
+        raise typer.Exit(1) from None
+    db = _store(database_url)
+    try:
+        pair = keys.create(db, _sealer(db, data_dir), name, policy)
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(orjson.dumps({"AccessKeyId": pair.access_key_id, "SecretAccessKey": pair.secret_access_key}).decode())
+    else:
+        typer.echo(pair.export_lines())
+    if policy is None:
+        _fail(f"note: key {name!r} has no policy, so it may do nothing yet; make it again with --policy FILE")
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """The stored keys: name, id, root or not, policy (never the secrets)."""
+    from tidings.store import keys as stored
+
+    with _store(database_url).read() as conn:
+        rows = stored.all_keys(conn)
+    listed = [
+        {
+            "Name": row.name,
+            "AccessKeyId": row.access_key_id,
+            "Root": row.is_root,
+            "Policy": orjson.loads(row.policy) if row.policy else None,
+            "Created": row.created,
+        }
+        for row in rows
+    ]
+    if as_json:
+        typer.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title=f"{len(listed)} key(s)")
+    for column in ("Name", "AccessKeyId", "Access", "Created"):
+        table.add_column(column)
+    for key in listed:
+        access = "root: everything" if key["Root"] else ("policy" if key["Policy"] else "nothing (no policy)")
+        table.add_row(key["Name"], key["AccessKeyId"], access, key["Created"])
+    _console().print(table)
+
+
+@keys_app.command("delete")
+def keys_delete(
+    name: str = typer.Argument(..., metavar="NAME"),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Delete a key; a running server refuses it within seconds."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+
+    try:
+        keys.delete(_store(database_url), name)
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+    typer.echo(f"deleted key {name}")
+
+
+@keys_app.command("root")
+def keys_root(
+    access_key_id: str | None = AccessKeyId,
+    secret_access_key: str | None = SecretAccessKey,
+    database_url: str = DatabaseUrl,
+    data_dir: str = DataDir,
+) -> None:
+    """Print the root key as export lines: eval "$(tidings keys root)"."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+
+    if access_key_id and secret_access_key:
+        pair: keys.KeyPair | None = keys.KeyPair(access_key_id, secret_access_key)
+    else:
+        db = _store(database_url)
+        try:
+            pair = keys.stored_root(db, _sealer(db, data_dir))
+        except TidingsError as error:
+            _fail(error.message)
+            raise typer.Exit(1) from None
+    if pair is None:
+        _fail("this store has no root key yet: `tidings serve` on loopback makes one on its first start")
+        raise typer.Exit(1)
+    typer.echo(pair.export_lines())
 
 
 def main() -> None:

@@ -91,6 +91,21 @@ class Settings:
     body_timeout_s: float = setting(10.0, "Seconds a request body may pause between two reads.", min=0.1)
     # Development only: fail a request whose output has members its shape lacks.
     strict_output: bool = setting(False, "Development only: fail responses that break their shape.", hidden=True)
+    # The root key pair (not stored); without it the root key is the stored one.
+    access_key_id: str | None = setting(
+        None, "The root key's id (with --secret-access-key); unset: the key stored on first start."
+    )
+    secret_access_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "The root key's secret (prefer the environment variable to the flag).", "hidden": False},
+    )
+
+    @property
+    def root_key(self) -> tuple[str, str] | None:
+        if self.access_key_id and self.secret_access_key:
+            return self.access_key_id, self.secret_access_key
+        return None
 
     @cached_property
     def files_roots(self) -> tuple[str, ...]:

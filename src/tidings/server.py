@@ -6,6 +6,8 @@ from tidings.api.lambda_api import HANDLERS as LAMBDA_HANDLERS
 from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
 from tidings.api.state import State
 from tidings.api.tidings import HANDLERS as TIDINGS_HANDLERS
+from tidings.auth.authenticate import Authenticator
+from tidings.auth.keyring import KeyRing
 from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.functions.service import FunctionService
@@ -59,9 +61,11 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
     jobs = JobService(db, settings, check=shapes.checker(item), shape=shapes.tree(item))
     state = State(db=db, settings=settings, functions=functions, sealer=sealer, campaigns=engine, jobs=jobs)
+    authenticator = Authenticator(KeyRing(db, sealer, settings.root_key), settings.region)
     return WireApp(
         services(),
         state,
+        authenticator,
         strict_output=settings.strict_output,
         lifespan=lifespan,
         body_timeout_s=settings.body_timeout_s,

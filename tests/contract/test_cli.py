@@ -120,7 +120,7 @@ def test_watch_exits_3_when_the_run_fails_and_its_fix_can_be_pasted(server, pinp
     command = shlex.split(re.search(r"Grant it with: (aws lambda add-permission .*)\)$", line).group(1))
     assert command[command.index("--endpoint-url") + 1] == server.url
     aws = Path(sys.executable).with_name("aws")
-    pasted = subprocess.run([str(aws), *command[1:]], env=server.cli_env(), capture_output=True, text=True, timeout=60)
+    pasted = subprocess.run([str(aws), *command[1:]], env=server.client_env, capture_output=True, text=True, timeout=60)
     assert pasted.returncode == 0, pasted.stderr
     [statement] = json.loads(lambda_client.get_policy(FunctionName=name)["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "pinpoint.us-east-1.amazonaws.com"}

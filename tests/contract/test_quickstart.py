@@ -27,18 +27,36 @@ def _blocks(section: str, language: str = "bash") -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text[start : end if end > 0 else None], re.S)
 
 
-def _run_section(server, section: str, workdir: Path, tail: str = "") -> subprocess.CompletedProcess:
+def _run_section(server, section: str, workdir: Path, tail: str = "", *, signed_in: bool = True) -> subprocess.CompletedProcess:
+    """Run a section's blocks; ``signed_in``: in a shell that has the keys already (the quick
+    start's terminal), else one that must get them as the quick start says."""
     workdir.mkdir()
     (workdir / ".venv").symlink_to(Path(sys.executable).parent.parent)
     script = "set -euo pipefail\n" + "\n".join(_blocks(section)) + tail
     script = script.replace("http://127.0.0.1:8765", server.url)
-    env = {**server.cli_env(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # Not signed in: the quick start's own `tidings keys root` line provides the keys (here the
+    # server's configured root key, which `keys root` prints like a stored one).
+    client_env = {
+        k: v
+        for k, v in server.client_env.items()
+        if signed_in or k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    env = {
+        **client_env,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "TIDINGS_ACCESS_KEY_ID": server.credentials[0],
+        "TIDINGS_SECRET_ACCESS_KEY": server.credentials[1],
+    }
     return subprocess.run(["bash", "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=180)
 
 
 def test_readme_quick_start_runs(server, pinpoint, tmp_path):
     done = _run_section(
-        server, "Quick start with the AWS CLI", tmp_path / "clone", tail='\necho "RESULT $APP $SEGMENT $CAMPAIGN"\n'
+        server,
+        "Quick start with the AWS CLI",
+        tmp_path / "clone",
+        tail='\necho "RESULT $APP $SEGMENT $CAMPAIGN"\n',
+        signed_in=False,
     )
     assert done.returncode == 0, done.stderr
     app, segment, campaign = done.stdout.rsplit("RESULT ", 1)[1].split()
@@ -86,7 +104,7 @@ def test_readme_boto3_example_runs_with_the_runtime_dependencies(server, pinpoin
 
     done = subprocess.run(
         [sys.executable, "-c", snippet.replace("http://127.0.0.1:8765", server.url)],
-        env=server.cli_env(),
+        env=server.client_env,
         capture_output=True,
         text=True,
         timeout=60,
