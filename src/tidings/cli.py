@@ -20,6 +20,15 @@ functions_app = typer.Typer(help="Deploy and invoke functions on a running serve
 app.add_typer(functions_app, name="functions")
 
 DatabaseUrl = typer.Option(DEFAULT_DATABASE_URL, envvar="TIDINGS_DATABASE_URL", help="SQLite or postgresql:// URL.")
+DataDir = typer.Option(
+    "./.tidings", envvar="TIDINGS_DATA_DIR", help="Unpacked function code, environment temp dirs, function logs, master.key."
+)
+AccessKeyId = typer.Option(
+    None, "--access-key-id", envvar="TIDINGS_ACCESS_KEY_ID", help="The root key's id (with --secret-access-key)."
+)
+SecretAccessKey = typer.Option(
+    None, "--secret-access-key", envvar="TIDINGS_SECRET_ACCESS_KEY", help="The root key's secret.", show_default=False
+)
 
 
 @app.command()
@@ -29,9 +38,9 @@ def serve(
     database_url: str = DatabaseUrl,
     region: str = typer.Option("us-east-1", envvar="TIDINGS_REGION", help="Region written into ARNs."),
     account_id: str = typer.Option("000000000000", envvar="TIDINGS_ACCOUNT_ID", help="Account written into ARNs."),
-    data_dir: str = typer.Option(
-        "./.tidings", envvar="TIDINGS_DATA_DIR", help="Unpacked function code, environment temp dirs, function logs."
-    ),
+    data_dir: str = DataDir,
+    access_key_id: str | None = AccessKeyId,
+    secret_access_key: str | None = SecretAccessKey,
     max_environments: int = typer.Option(
         8, envvar="TIDINGS_MAX_ENVIRONMENTS", help="Warm environments per function without reserved concurrency."
     ),
@@ -65,9 +74,15 @@ def serve(
     """Serve the Pinpoint and Lambda APIs on one port (boto3 and the AWS CLI work with --endpoint-url)."""
     import uvicorn
 
+    from tidings.auth.keys import first_start_root
+    from tidings.domain.errors import TidingsError
     from tidings.server import build_app
+    from tidings.store.sealing import load_sealer
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(access_key_id) != bool(secret_access_key):
+        _fail("give both --access-key-id and --secret-access-key (TIDINGS_ACCESS_KEY_ID, TIDINGS_SECRET_ACCESS_KEY), or neither")
+        raise typer.Exit(2)
     settings = Settings(
         host=host,
         port=port,
@@ -85,8 +100,23 @@ def serve(
         webhook_ownership_check=webhook_ownership_check,
         allow_http_loopback=allow_http_loopback,
         strict_output=strict_output,
+        access_key_id=access_key_id or None,
+        secret_access_key=secret_access_key or None,
     )
     application = build_app(settings)
+    if settings.root_key is None:
+        try:
+            made = first_start_root(application.state.db, load_sealer(data_dir), host)
+        except TidingsError as error:
+            _fail(error.message)
+            raise typer.Exit(1) from None
+        if made is not None:
+            typer.echo(
+                "Tidings made a root key for this store (first start, no key configured). "
+                "In another terminal, sign with it:\n"
+                f"{made.export_lines()} AWS_DEFAULT_REGION={region}\n"
+                "(`tidings keys root` prints it again.)",
+            )
     logging.getLogger("tidings").info(
         "Tidings serving http://%s:%d (store %s)", host, port, application.state.db.engine.url.render_as_string()
     )
@@ -149,15 +179,19 @@ ServerUrl = typer.Option("http://127.0.0.1:8765", envvar="TIDINGS_URL", help="Th
 
 
 def _client(service: str, url: str):
-    """A botocore client for a Tidings server (which does not check the keys)."""
+    """A botocore client for a Tidings server, signing with the AWS SDK's credentials
+    (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...) as the AWS CLI does."""
     import botocore.session
 
-    return botocore.session.get_session().create_client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    session = botocore.session.get_session()
+    if session.get_credentials() is None:
+        _fail(
+            "no AWS credentials to sign with: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(`tidings keys root` prints the root key's export lines) or set AWS_PROFILE"
+        )
+        raise typer.Exit(1)
+    return session.create_client(
+        service, endpoint_url=url, region_name=session.get_config_variable("region") or "us-east-1"
     )
 
 
@@ -461,6 +495,122 @@ def import_endpoints(
         console.print(f"Segment {segment}", soft_wrap=True)
     if job["JobStatus"] == "FAILED":
         raise typer.Exit(1)
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+keys_app = typer.Typer(
+    help="Access keys of this store (the server picks up changes within seconds).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., metavar="NAME"),
+    policy_file: Path | None = typer.Option(
+        None, "--policy", exists=True, dir_okay=False, metavar="FILE", help="An IAM identity policy (JSON) the key carries."
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print {"AccessKeyId": ..., "SecretAccessKey": ...}.'),
+    database_url: str = DatabaseUrl,
+    data_dir: str = DataDir,
+) -> None:
+    """Make a key and print its pair; the secret is shown this once."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+    from tidings.store.sealing import load_sealer
+
+    try:
+        policy = orjson.loads(policy_file.read_bytes()) if policy_file else None
+    except orjson.JSONDecodeError as error:
+        _fail(f"{policy_file} is not JSON: {error}")
+        raise typer.Exit(1) from None
+    try:
+        pair = keys.create(_store(database_url), load_sealer(data_dir), name, policy)
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(orjson.dumps({"AccessKeyId": pair.access_key_id, "SecretAccessKey": pair.secret_access_key}).decode())
+    else:
+        typer.echo(pair.export_lines())
+    if policy is None:
+        _fail(f"note: key {name!r} has no policy, so it may do nothing yet; make it again with --policy FILE")
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """The stored keys: name, id, root or not, policy (never the secrets)."""
+    from tidings.store import keys as stored
+
+    with _store(database_url).read() as conn:
+        rows = stored.all_keys(conn)
+    listed = [
+        {
+            "Name": row.name,
+            "AccessKeyId": row.access_key_id,
+            "Root": row.is_root,
+            "Policy": orjson.loads(row.policy) if row.policy else None,
+            "Created": row.created,
+        }
+        for row in rows
+    ]
+    if as_json:
+        typer.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title=f"{len(listed)} key(s)")
+    for column in ("Name", "AccessKeyId", "Access", "Created"):
+        table.add_column(column)
+    for key in listed:
+        access = "root: everything" if key["Root"] else ("policy" if key["Policy"] else "nothing (no policy)")
+        table.add_row(key["Name"], key["AccessKeyId"], access, key["Created"])
+    Console().print(table)
+
+
+@keys_app.command("delete")
+def keys_delete(
+    name: str = typer.Argument(..., metavar="NAME"),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Delete a key; a running server refuses it within seconds."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+
+    try:
+        keys.delete(_store(database_url), name)
+    except TidingsError as error:
+        _fail(error.message)
+        raise typer.Exit(1) from None
+    typer.echo(f"deleted key {name}")
+
+
+@keys_app.command("root")
+def keys_root(
+    access_key_id: str | None = AccessKeyId,
+    secret_access_key: str | None = SecretAccessKey,
+    database_url: str = DatabaseUrl,
+    data_dir: str = DataDir,
+) -> None:
+    """Print the root key as export lines: eval "$(tidings keys root)"."""
+    from tidings.auth import keys
+    from tidings.domain.errors import TidingsError
+    from tidings.store.sealing import load_sealer
+
+    if access_key_id and secret_access_key:
+        pair: keys.KeyPair | None = keys.KeyPair(access_key_id, secret_access_key)
+    else:
+        try:
+            pair = keys.stored_root(_store(database_url), load_sealer(data_dir))
+        except TidingsError as error:
+            _fail(error.message)
+            raise typer.Exit(1) from None
+    if pair is None:
+        _fail("this store has no root key yet: `tidings serve` on loopback makes one on its first start")
+        raise typer.Exit(1)
+    typer.echo(pair.export_lines())
 
 
 def main() -> None:

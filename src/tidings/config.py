@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_DATABASE_URL = "sqlite:///./.tidings/tidings.db"
 
@@ -37,3 +37,12 @@ class Settings:
     allow_http_loopback: bool = False
     # Development only: fail a request whose output has members its shape lacks.
     strict_output: bool = False
+    # The root key pair (not stored); without it the root key is the stored one.
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @property
+    def root_key(self) -> tuple[str, str] | None:
+        if self.access_key_id and self.secret_access_key:
+            return self.access_key_id, self.secret_access_key
+        return None

@@ -5,12 +5,15 @@ from __future__ import annotations
 from tidings.api.lambda_api import HANDLERS as LAMBDA_HANDLERS
 from tidings.api.pinpoint import HANDLERS as PINPOINT_HANDLERS
 from tidings.api.state import State
+from tidings.auth.authenticate import Authenticator
+from tidings.auth.keyring import KeyRing
 from tidings.campaigns.engine import CampaignEngine
 from tidings.config import Settings
 from tidings.functions.service import FunctionService
 from tidings.jobs.service import JobService
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
+from tidings.store.sealing import load_sealer
 from tidings.wire import shapes
 from tidings.wire.app import WireApp
 from tidings.wire.model import LAMBDA_ERRORS, PINPOINT_ERRORS, Service, load_service_model
@@ -48,4 +51,7 @@ def build_app(settings: Settings, db: Database | None = None) -> WireApp:
     item = load_service_model("pinpoint", "2016-12-01").shape_for("EndpointBatchItem")
     jobs = JobService(db, settings, check=shapes.checker(item), shape=shapes.tree(item))
     state = State(db=db, settings=settings, functions=functions, campaigns=engine, jobs=jobs)
-    return WireApp(services(), state, strict_output=settings.strict_output, lifespan=lifespan)
+    root = settings.root_key
+    keys = KeyRing(db, load_sealer(settings.data_dir), root)
+    authenticator = Authenticator(keys, settings.region)
+    return WireApp(services(), state, authenticator, strict_output=settings.strict_output, lifespan=lifespan)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -87,6 +87,11 @@ class Database:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """Raise unless the store answers a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

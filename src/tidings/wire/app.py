@@ -15,24 +15,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tidings import __version__
+from tidings.auth.authenticate import Authenticator
+from tidings.auth.authorize import authorize
+from tidings.auth.identity import Identity
 from tidings.domain.errors import TidingsError
 from tidings.wire.model import KIND_STATUS, PINPOINT_ERRORS, UNMODELED_STATUS, ErrorStyle, Service
 from tidings.wire.protocol import parse_request, serialize_response
 from tidings.wire.routing import Router
 
 log = logging.getLogger("tidings.wire")
+HEALTH_PATH = "/health"
 
 
 class Call:
     """What a handler learns about the request besides its params."""
 
-    __slots__ = ("request_id", "operation", "headers", "state")
+    __slots__ = ("request_id", "operation", "headers", "state", "identity")
 
-    def __init__(self, request_id: str, operation: str, headers: dict[str, str], state: Any):
+    def __init__(self, request_id: str, operation: str, headers: dict[str, str], state: Any, identity: Identity):
         self.request_id = request_id
         self.operation = operation
         self.headers = headers
         self.state = state  # the application's shared services (store, settings, ...)
+        self.identity = identity  # whose key signed the request
 
 
 class WireApp:
@@ -42,6 +48,7 @@ class WireApp:
         self,
         services: list[Service],
         state: Any,
+        authenticator: Authenticator,
         *,
         strict_output: bool = False,
         lifespan: Callable[..., Any] | None = None,
@@ -49,6 +56,7 @@ class WireApp:
         self.services = services
         self.router = Router(services)
         self.state = state
+        self.authenticator = authenticator
         self.strict_output = strict_output
         self.lifespan = lifespan
 
@@ -58,7 +66,11 @@ class WireApp:
             return
         if scope["type"] != "http":
             return
-        response = await self.handle(Request(scope, receive))
+        request = Request(scope, receive)
+        if request.method == "GET" and scope["path"] == HEALTH_PATH:
+            response = await self.health()
+        else:
+            response = await self.handle(request)
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -104,9 +116,12 @@ class WireApp:
                     f"{service.errors.max_body_bytes} bytes",
                     code=service.errors.codes["too_large"],
                 )
+            identity = await self.authenticator.identify(request, service.model.signing_name, body)
             headers = {k.lower(): v for k, v in request.headers.items()}
             params = parse_request(operation, labels, query, headers, body)
-            call = Call(request_id, operation.name, headers, self.state)
+            settings = self.state.settings
+            authorize(identity, service.title, operation.name, params, region=settings.region, account=settings.account_id)
+            call = Call(request_id, operation.name, headers, self.state, identity)
             if inspect.iscoroutinefunction(handler):
                 output = await handler(call, params)
             else:
@@ -126,6 +141,18 @@ class WireApp:
                 f"the details under request id {request_id}"
             )
             return error_response(service, failure, request_id)
+
+
+    async def health(self) -> Response:
+        """The one unauthenticated route: the version, and whether the store answers."""
+        try:
+            await run_in_threadpool(self.state.db.ping)
+            store, status = "ok", 200
+        except Exception as exc:
+            log.warning("health: the store does not answer: %s", exc)
+            store, status = "unavailable", 503
+        body = {"status": "ok" if status == 200 else "unavailable", "version": __version__, "store": store}
+        return Response(orjson.dumps(body), status, media_type="application/json")
 
 
 def error_response(service: Service | None, error: TidingsError, request_id: str) -> Response:
