@@ -43,6 +43,7 @@ import io
 import json
 import os
 import platform
+import secrets
 import shlex
 import shutil
 import signal
@@ -99,8 +100,9 @@ TARGET_IMPORT = 50_000
 TARGET_RSS_MB = 300
 TARGET_RSS_GROWTH = 1.3
 PROFILE_RATE = 100  # py-spy samples per second
-# The AWS CLI needs credentials to sign with; the server accepts any.
-CLI_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_CONFIG_FILE": os.devnull}
+# The root key pair of the servers this benchmark starts, and the AWS CLI's view of it.
+ROOT_KEY = ("TKBENCH" + secrets.token_hex(7).upper()[:13], secrets.token_urlsafe(30))
+CLI_CREDENTIALS = {"AWS_ACCESS_KEY_ID": ROOT_KEY[0], "AWS_SECRET_ACCESS_KEY": ROOT_KEY[1], "AWS_CONFIG_FILE": os.devnull}
 
 
 class Server:
@@ -119,6 +121,8 @@ class Server:
             "TIDINGS_ALLOW_HTTP_LOOPBACK": "1",
             "TIDINGS_LOG_LEVEL": "warning",
             "TIDINGS_DATA_DIR": str(work / "data"),
+            "TIDINGS_ACCESS_KEY_ID": ROOT_KEY[0],
+            "TIDINGS_SECRET_ACCESS_KEY": ROOT_KEY[1],
         }
         self.process: subprocess.Popen | None = None
 
@@ -173,8 +177,8 @@ class Server:
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
+            aws_access_key_id=ROOT_KEY[0],
+            aws_secret_access_key=ROOT_KEY[1],
             config=Config(retries={"max_attempts": 1}, max_pool_connections=connections, read_timeout=120),
         )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from tests.messenger import messenger_stub  # noqa: F401
 from tests.services import fresh_postgres_database
@@ -22,7 +27,10 @@ from tests.webhooks import webhook_receiver  # noqa: F401
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 BACKENDS = ["sqlite", "postgresql"]
-CLIENT_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
+# The root key pair of this test session's servers (random, so nothing depends on its value).
+ROOT_KEY = ("TKTEST" + secrets.token_hex(7).upper(), secrets.token_urlsafe(30))
+# Where a developer's own AWS setup could change what the clients sign with.
+_AWS_SETUP = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")
 
 
 def free_port() -> int:
@@ -41,7 +49,8 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
 
 
 class Server:
-    """A `tidings serve` process on a free port."""
+    """A `tidings serve` process on a free port, with the session's root key unless ``env``
+    says otherwise (TIDINGS_ACCESS_KEY_ID="" starts it without a configured key)."""
 
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
@@ -50,6 +59,8 @@ class Server:
         self.log_path = log_path
         self.env = {
             **os.environ,
+            "TIDINGS_ACCESS_KEY_ID": ROOT_KEY[0],
+            "TIDINGS_SECRET_ACCESS_KEY": ROOT_KEY[1],
             "TIDINGS_DATABASE_URL": database_url,
             "TIDINGS_PORT": str(self.port),
             "TIDINGS_STRICT_OUTPUT": "1",
@@ -85,14 +96,63 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def client(self, service: str):
+    @property
+    def credentials(self) -> tuple[str, str]:
+        """The key pair clients sign with: the server's root key."""
+        return self.env["TIDINGS_ACCESS_KEY_ID"], self.env["TIDINGS_SECRET_ACCESS_KEY"]
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment of a client process (AWS CLI, `tidings` client commands) of this server."""
+        env = {name: value for name, value in os.environ.items() if name not in _AWS_SETUP}
+        key_id, secret = self.credentials
+        return {
+            **env,
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "TIDINGS_URL": self.url,
+            "TIDINGS_DATABASE_URL": self.database_url,
+            "TIDINGS_DATA_DIR": self.env["TIDINGS_DATA_DIR"],
+        }
+
+    def client(self, service: str, credentials: tuple[str, str] | None = None, **config: object):
+        key_id, secret = credentials or self.credentials
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1}, **config),
+        )
+
+    def raw(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, *, signed: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request as written (signed by botocore with the root key unless ``signed``
+        is false): (status, lower-case headers, body)."""
+        headers = dict(headers or {})
+        if signed:
+            headers = signed_headers(self, method, path, body or b"", headers)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def tidings(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run the `tidings` command as a client of this server (and of its store)."""
+        return subprocess.run(
+            [sys.executable, "-m", "tidings", *args],
+            env={**self.client_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -100,7 +160,7 @@ class Server:
         cli = Path(sys.executable).with_name("aws")
         done = subprocess.run(
             [str(cli), "--endpoint-url", self.url, "--output", "json", *args],
-            env={**os.environ, **CLIENT_ENV},
+            env=self.client_env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -109,6 +169,20 @@ class Server:
             raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         done.json = json.loads(done.stdout) if done.stdout.strip() else None  # type: ignore[attr-defined]
         return done
+
+
+def signing_name(path: str) -> str:
+    """The SigV4 service name of the API a path belongs to."""
+    return "lambda" if path.startswith("/2015-03-31/") else "mobiletargeting"
+
+
+def signed_headers(
+    server: Server, method: str, path: str, body: bytes, headers: dict, credentials: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """``headers`` plus the SigV4 headers botocore adds to this request."""
+    request = AWSRequest(method=method, url=server.url + path, data=body, headers=headers)
+    SigV4Auth(Credentials(*(credentials or server.credentials)), signing_name(path), REGION).add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture(scope="session")

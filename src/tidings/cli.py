@@ -172,7 +172,7 @@ def _store(database_url: str):
 
 def _fail(message: str) -> None:
     # Messages quote patterns such as [a-zA-Z]: print them as they are, not as markup.
-    Console(stderr=True).print(message, style="red", markup=False, highlight=False)
+    Console(stderr=True).print(message, style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 ServerUrl = typer.Option("http://127.0.0.1:8765", envvar="TIDINGS_URL", help="The Tidings server to talk to.")

@@ -4,9 +4,6 @@ campaign states, what the function or webhook received."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -148,12 +145,8 @@ def test_failing_function_is_retried_then_endpoints_fail_and_the_campaign_pauses
 
 
 def _signing_secret(server, app_id: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = server.tidings("webhooks", "secret", app_id, "--database-url", server.database_url)
+    assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
@@ -284,20 +277,16 @@ def test_campaigns_watch_follows_a_run_to_its_end(server, pinpoint, lambda_clien
     segment_id = everyone_segment(pinpoint, app_id)
     campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
 
-    watch = subprocess.run(
-        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, campaign["Id"],
-         "--interval", "0.2", "--database-url", server.database_url],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "160"},
+    watch = server.tidings(
+        "campaigns", "watch", app_id, campaign["Id"], "--interval", "0.2", "--database-url", server.database_url,
+        env={"COLUMNS": "160"},
     )  # fmt: skip
     assert watch.returncode == 0, watch.stderr
     assert "500 delivered, 0 failed, 0 left" in watch.stdout
     assert f"Campaign {campaign['Id']}: COMPLETED" in watch.stdout
     assert "treatment 0: COMPLETED SUCCESS" in watch.stdout
 
-    missing = subprocess.run(
-        [sys.executable, "-m", "tidings", "campaigns", "watch", app_id, "nope", "--database-url", server.database_url],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    missing = server.tidings("campaigns", "watch", app_id, "nope", "--database-url", server.database_url)
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 
@@ -454,11 +443,8 @@ def test_endpoints_not_reached_within_maximum_duration_expire(pinpoint, lambda_c
 
 
 def _send_records(server, app_id: str, campaign_id: str) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "events", "sends", app_id, "--campaign", campaign_id,
-         "--database-url", server.database_url],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    done = server.tidings("events", "sends", app_id, "--campaign", campaign_id, "--database-url", server.database_url)
+    assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.conftest import REGION
 from tidings.store import schema
 from tidings.store.db import Database
 
@@ -169,14 +166,7 @@ def test_put_events_refusals(pinpoint, app_id):
 def test_an_event_without_a_timestamp_refuses_the_request(server, app_id):
     # The model requires EventType and Timestamp: a request without one is malformed as a
     # whole. boto3 would refuse it before sending, so this client skips its own validation.
-    unchecked = boto3.client(
-        "pinpoint",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    unchecked = server.client("pinpoint", parameter_validation=False)
     with pytest.raises(unchecked.exceptions.BadRequestException) as caught:
         unchecked.put_events(
             ApplicationId=app_id,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
-import sys
 import threading
 from functools import partial
 
@@ -375,11 +373,9 @@ def test_an_imported_segment_can_be_the_source_of_another_segment(server, pinpoi
             "Include": "ALL", "Groups": [{"SourceSegments": [source], "Dimensions": [pro]}],
         }},
     )["SegmentResponse"]  # fmt: skip
-    preview = subprocess.run(
-        [sys.executable, "-m", "tidings", "segments", "preview", app_id, segment["Id"], "--json",
-         "--limit", "10", "--database-url", server.database_url],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    preview = server.tidings(
+        "segments", "preview", app_id, segment["Id"], "--json", "--limit", "10", "--database-url", server.database_url
+    )
     found = json.loads(preview.stdout)
     assert found["Count"] == 5 and {e["Id"] for e in found["Endpoints"]} == {r["Id"] for r in rows[1::2]}
 

@@ -195,14 +195,11 @@ def test_concurrency(lambda_client, make):
 
 
 def test_errors_have_lambdas_shape(server, make):
-    import http.client
     import json
 
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    conn.request("GET", "/2015-03-31/functions/nobody")
-    response = conn.getresponse()
-    body = json.loads(response.read())
-    assert response.status == 404
-    assert response.getheader("x-amzn-ErrorType") == "ResourceNotFoundException"
+    status, headers, data = server.raw("GET", "/2015-03-31/functions/nobody")
+    body = json.loads(data)
+    assert status == 404
+    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
     assert body["Type"] == "User"
     assert body["Message"] == body["message"]

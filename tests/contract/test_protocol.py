@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,13 +10,7 @@ from tests.pages import all_pages
 
 
 def raw(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-    parts = urlsplit(server.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    return server.raw(method, path, body, headers)
 
 
 def test_errors_carry_pinpoints_shape(server):

@@ -4,8 +4,6 @@ delivers a campaign to (a local stand-in for) Facebook Messenger, unchanged."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -103,11 +101,8 @@ def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, m
     assert log.count("START RequestId:") == 3  # 150 endpoints -> 50 + 50 + 50
 
     # `_campaign.send` events, one per endpoint, in the event-stream record format.
-    done = subprocess.run(
-        [sys.executable, "-m", "tidings", "events", "sends", app_id, "--campaign", campaign_id,
-         "--database-url", server.database_url],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    done = server.tidings("events", "sends", app_id, "--campaign", campaign_id, "--database-url", server.database_url)
+    assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == WITH_PSID + WITHOUT_PSID
     assert {r["event_type"] for r in records} == {"_campaign.send"}
@@ -128,10 +123,7 @@ def test_seed_workflow_delivers_a_campaign_through_messenger(server, tmp_path, m
 
     # The same audience through a webhook, then through a FILTER hook followed by the webhook.
     everyone = sorted(item["Id"] for item in items)
-    secret = subprocess.run(
-        [sys.executable, "-m", "tidings", "webhooks", "secret", app_id, "--database-url", server.database_url],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    secret = server.tidings("webhooks", "secret", app_id, "--database-url", server.database_url).stdout.strip()
     webhook_receiver.secret = secret
     custom = {
         "MessageConfiguration": {"CustomMessage": {"Data": "Hello from Tidings"}},
