@@ -4,8 +4,6 @@ allows and nothing else, through boto3 and the AWS CLI, with AWS's AccessDeniedE
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -46,16 +44,6 @@ def scoped(server, service: str, pair: tuple[str, str]):
                 return client
             if code != "UnrecognizedClientException" or time.monotonic() > deadline:
                 raise
-
-
-def aws_as(server, pair: tuple[str, str], *args: str) -> subprocess.CompletedProcess:
-    """The AWS CLI against the server, signing with ``pair``."""
-    cli = Path(sys.executable).with_name("aws")
-    env = {**server.client_env, "AWS_ACCESS_KEY_ID": pair[0], "AWS_SECRET_ACCESS_KEY": pair[1]}
-    return subprocess.run(
-        [str(cli), "--endpoint-url", server.url, "--output", "json", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 def denied(call, *args, **kwargs) -> tuple[int, str]:
@@ -129,16 +117,15 @@ def test_a_key_for_one_app_cannot_read_another_with_the_aws_cli(server, pinpoint
         server, tmp_path, {"Effect": "Allow", "Action": "mobiletargeting:Get*", "Resource": f"{MT}:apps/{mine}*"}
     )
     scoped(server, "pinpoint", pair)
-    got = aws_as(server, pair, "pinpoint", "get-app", "--application-id", mine)
-    assert got.returncode == 0, got.stderr
-    assert json.loads(got.stdout)["ApplicationResponse"]["Id"] == mine
-    listed = aws_as(server, pair, "pinpoint", "get-segment", "--application-id", mine, "--segment-id", segment)
-    assert listed.returncode == 0, listed.stderr
-    refused = aws_as(server, pair, "pinpoint", "get-app", "--application-id", other)
+    got = server.aws("pinpoint", "get-app", "--application-id", mine, credentials=pair)
+    assert got.json["ApplicationResponse"]["Id"] == mine
+    read = server.aws("pinpoint", "get-segment", "--application-id", mine, "--segment-id", segment, credentials=pair)
+    assert read.json["SegmentResponse"]["Id"] == segment
+    refused = server.aws("pinpoint", "get-app", "--application-id", other, credentials=pair, check=False)
     assert refused.returncode != 0
     assert "(AccessDeniedException)" in refused.stderr
     assert implicit(name, "mobiletargeting:GetApp", f"{MT}:apps/{other}") in refused.stderr
-    writing = aws_as(server, pair, "pinpoint", "delete-app", "--application-id", mine)
+    writing = server.aws("pinpoint", "delete-app", "--application-id", mine, credentials=pair, check=False)
     assert "(AccessDeniedException)" in writing.stderr and "mobiletargeting:DeleteApp" in writing.stderr
     assert pinpoint.get_app(ApplicationId=mine)["ApplicationResponse"]["Id"] == mine
 
@@ -189,14 +176,14 @@ def test_an_invoke_only_key_invokes_its_function_and_creates_none(server, lambda
     assert denied(invoker.list_functions)[1] == implicit(key_name, "lambda:ListFunctions", "*")
 
     out = tmp_path / "out.json"
-    invoked = aws_as(server, pair, "lambda", "invoke", "--function-name", function, str(out))
-    assert invoked.returncode == 0, invoked.stderr
+    server.aws("lambda", "invoke", "--function-name", function, str(out), credentials=pair)
     assert json.loads(out.read_text()) == {"echo": {}}
     package = tmp_path / "f.zip"
     package.write_bytes(zip_files({"index.py": ECHO}))
-    created = aws_as(
-        server, pair, "lambda", "create-function", "--function-name", new, "--runtime", "python3.11",
+    created = server.aws(
+        "lambda", "create-function", "--function-name", new, "--runtime", "python3.11",
         "--handler", "index.handler", "--role", ROLE, "--zip-file", f"fileb://{package}",
+        credentials=pair, check=False,
     )  # fmt: skip
     assert created.returncode != 0
     assert "(AccessDeniedException)" in created.stderr
