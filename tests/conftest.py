@@ -177,12 +177,18 @@ class Server:
             timeout=timeout,
         )
 
-    def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run the AWS CLI against this server; ``.json`` holds the parsed output."""
+    def aws(
+        self, *args: str, check: bool = True, credentials: tuple[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run the AWS CLI against this server (signing with ``credentials``, else the root
+        key); ``.json`` holds the parsed output."""
         cli = Path(sys.executable).with_name("aws")
+        env = self.client_env
+        if credentials is not None:
+            env = {**env, "AWS_ACCESS_KEY_ID": credentials[0], "AWS_SECRET_ACCESS_KEY": credentials[1]}
         done = subprocess.run(
             [str(cli), "--endpoint-url", self.url, "--output", "json", *args],
-            env=self.client_env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,10 +1,19 @@
-"""Resource-policy evaluation: a table of cases, most from IAM's documented semantics."""
+"""IAM policy evaluation (resource and identity policies) and identity-policy checks: a table of
+cases, most from IAM's documented semantics."""
 
 from __future__ import annotations
 
 import pytest
 
-from tidings.domain.iam import Request, arn_like, evaluate, glob_match
+from tidings.domain.errors import InvalidInput
+from tidings.domain.iam import (
+    Request,
+    arn_like,
+    check_identity_policy,
+    evaluate,
+    evaluate_identity,
+    glob_match,
+)
 
 MT = "arn:aws:mobiletargeting"
 A, B = "123456789012", "999999999999"
@@ -249,3 +258,106 @@ def test_glob(pattern, value, expected):
 def test_arn_like_keeps_colons_in_the_resource_part():
     assert arn_like("arn:aws:lambda:*:*:function:f:*", "arn:aws:lambda:us-east-1:1:function:f:prod")
     assert not arn_like("arn:aws:lambda:*:*:function:f", "arn:aws:lambda:us-east-1:1:function:f:prod")
+
+
+# --- identity policies: what a key may carry ---------------------------------------------
+
+GOOD_STATEMENT = {
+    "Sid": "Backend1",
+    "Effect": "Allow",
+    "Action": ["mobiletargeting:PutEvents", "mobiletargeting:UpdateEndpoint*"],
+    "Resource": [f"{MT}:us-east-1:{A}:apps/abc", f"{MT}:us-east-1:{A}:apps/abc/*"],
+    "Condition": {
+        "IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]},
+        "ForAnyValue:StringLikeIfExists": {"aws:username": "back*"},
+        "NumericLessThan": {"aws:EpochTime": 1900000000},
+        "Bool": {"aws:SecureTransport": True},
+        "Null": {"aws:SourceIp": "false"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Version": "2012-10-17", "Statement": GOOD_STATEMENT},
+        {"Version": "2012-10-17", "Id": "backend", "Statement": [GOOD_STATEMENT]},
+        {"Statement": [{"Effect": "Deny", "NotAction": "lambda:*", "NotResource": "*"}]},
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    ],
+)
+def test_identity_policies_a_key_may_carry(document):
+    check_identity_policy(document)
+
+
+def with_statement(**changes) -> dict:
+    statement = {k: v for k, v in GOOD_STATEMENT.items() if k not in changes}
+    statement.update({k: v for k, v in changes.items() if v is not None})
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ([GOOD_STATEMENT], "JSON object"),
+        ({"Version": "2012-10-17"}, "Statement"),
+        ({"Statement": []}, "Statement"),
+        ({"Statement": "Allow"}, "Statement"),
+        ({"Version": "2012-10-17", "Statement": [GOOD_STATEMENT], "Principal": "*"}, "'Principal'"),
+        ({"Version": "2021-01-01", "Statement": [GOOD_STATEMENT]}, "Version"),
+        ({"Statement": [GOOD_STATEMENT, "Allow"]}, "Statement[1]"),
+        (with_statement(Principal={"AWS": "*"}), "Statement[0] has a Principal"),
+        (with_statement(NotPrincipal={"AWS": "*"}), "Statement[0] has a NotPrincipal"),
+        (with_statement(Effect="Permit"), "Statement[0].Effect"),
+        (with_statement(Effect="allow"), "Statement[0].Effect"),
+        (with_statement(Sid="has space"), "Statement[0].Sid"),
+        (with_statement(Actions="mobiletargeting:*"), "'Actions'"),
+        (with_statement(Action=None), "exactly one of Action and NotAction"),
+        (with_statement(NotAction="lambda:*"), "exactly one of Action and NotAction"),
+        (with_statement(Action="PutEvents"), "Statement[0].Action 'PutEvents'"),
+        (with_statement(Action="mobiletargeting:Put Events"), "Statement[0].Action"),
+        (with_statement(Action=[]), "Statement[0].Action"),
+        (with_statement(Action=["mobiletargeting:PutEvents", 7]), "Statement[0].Action"),
+        (with_statement(Resource=None), "exactly one of Resource and NotResource"),
+        (with_statement(Resource="apps/abc"), "Statement[0].Resource 'apps/abc'"),
+        (with_statement(Resource="arn:aws:mobiletargeting:us-east-1"), "Statement[0].Resource"),
+        (with_statement(Condition={"IpAddressFuzzy": {"aws:SourceIp": "10.0.0.0/8"}}), "'IpAddressFuzzy'"),
+        (with_statement(Condition={"ForAnyValue:Null": {"aws:SourceIp": "true"}}), "'ForAnyValue:Null'"),
+        (with_statement(Condition={"StringEquals": "aws:username"}), "Statement[0].Condition.StringEquals"),
+        (with_statement(Condition={"StringEquals": {"aws:username": {"a": 1}}}), "aws:username"),
+        (with_statement(Condition=[]), "Statement[0].Condition"),
+        ({"Statement": [GOOD_STATEMENT] * 40}, "at most 6144"),
+    ],
+)
+def test_identity_policies_refused_name_the_element(document, named):
+    with pytest.raises(InvalidInput) as caught:
+        check_identity_policy(document)
+    assert named in caught.value.message
+
+
+OPERATOR_CASES = [
+    ({"NumericLessThan": {"k": "10"}}, "9.5", True),
+    ({"NumericLessThan": {"k": "10"}}, "10", False),
+    ({"NumericGreaterThanEquals": {"k": 10}}, "10", True),
+    ({"NumericNotEquals": {"k": "10"}}, "11", True),
+    ({"NumericEquals": {"k": "ten"}}, "10", False),
+    ({"DateLessThan": {"k": "2026-01-01T00:00:00Z"}}, "2025-12-31T23:59:59Z", True),
+    ({"DateLessThan": {"k": "2026-01-01T00:00:00+01:00"}}, "2025-12-31T23:30:00Z", False),
+    ({"DateEquals": {"k": "1767225600"}}, "2026-01-01T00:00:00Z", True),
+    ({"DateNotEquals": {"k": "2026-01-01"}}, "2026-01-01T00:00:00Z", False),
+    ({"IpAddress": {"k": "192.0.2.0/24"}}, "192.0.2.7", True),
+    ({"IpAddress": {"k": "192.0.2.7"}}, "192.0.2.7", True),
+    ({"IpAddress": {"k": "192.0.2.0/24"}}, "198.51.100.1", False),
+    ({"IpAddress": {"k": "2001:db8::/32"}}, "2001:db8::1", True),
+    ({"IpAddress": {"k": "192.0.2.0/24"}}, "not-an-ip", False),
+    ({"NotIpAddress": {"k": "192.0.2.0/24"}}, "198.51.100.1", True),
+]
+
+
+@pytest.mark.parametrize(("condition", "value", "expected"), OPERATOR_CASES)
+def test_numeric_date_and_address_operators(condition, value, expected):
+    allowed = evaluate_identity(
+        {"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": condition}},
+        "lambda:ListFunctions", "*", {"k": value},
+    ).allowed
+    assert allowed is expected

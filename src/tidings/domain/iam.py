@@ -1,24 +1,36 @@
-"""Resource-policy evaluation for function invocations, as Lambda and IAM decide them.
+"""IAM policy evaluation: resource policies (function invocations) and identity policies (keys).
 
 Pure: no I/O. ``evaluate`` answers whether a request (principal, action, resource and
-condition context) is allowed by a resource policy:
+condition context) is allowed by a resource policy; ``evaluate_identity`` answers the same
+for a key's identity policy, which names no Principal. Both decide as IAM does:
 
 - an applying statement with Effect Deny wins; else an applying Allow allows; else the
   default is deny;
-- a statement applies when its Principal (or NotPrincipal), Action (or NotAction),
-  Resource (or NotResource) and every Condition match;
+- a statement applies when its Principal (or NotPrincipal; resource policies only), Action
+  (or NotAction), Resource (or NotResource) and every Condition match;
 - several values of one element or condition key OR together; several keys and several
   operators AND together; condition key names compare case-insensitively;
+- a condition key with no value in the request context does not match (a negated operator
+  such as StringNotEquals then holds, as in IAM);
 - an operator this module does not know makes an Allow statement not apply and a Deny
   statement apply, so an unknown operator can never grant access (fail closed).
 
 Globs (``*`` any run, ``?`` one character) are matched by a small two-pointer matcher:
 every other character is literal, and no regular expression is built from policy text.
+``check_identity_policy`` refuses an identity policy a key cannot carry.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from tidings.domain.arns import SERVICE as PINPOINT_SERVICE
+from tidings.domain.errors import InvalidInput
 
 ARN_PARTS = 6
 
@@ -47,6 +59,14 @@ def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """``*`` matches any run (also empty), ``?`` exactly one character; nothing else is special."""
     if ignore_case:
         pattern, value = pattern.lower(), value.lower()
+    # Most policy text is literal or a literal prefix followed by one star: answer those
+    # without the character loop (every request with a scoped key runs a dozen of these).
+    if "?" not in pattern:
+        stars = pattern.count("*")
+        if stars == 0:
+            return pattern == value
+        if stars == 1 and pattern.endswith("*"):
+            return value.startswith(pattern[:-1])
     p = v = 0
     star, star_v = -1, 0
     while v < len(value):
@@ -85,8 +105,16 @@ def _resource_match(pattern: str, resource: str) -> bool:
     if pattern == "*":
         return True
     if len(pattern.split(":", ARN_PARTS - 1)) == ARN_PARTS:
-        return arn_like(pattern, resource)
+        return arn_like(_current_spelling(pattern), resource)
     return glob_match(pattern, resource)
+
+
+def _current_spelling(arn: str) -> str:
+    """Pinpoint's older ``...:/apps/<id>`` spelling names the same resource as ``...:apps/<id>``."""
+    parts = arn.split(":", ARN_PARTS - 1)
+    if parts[2] == PINPOINT_SERVICE and parts[5].startswith("/apps/"):
+        parts[5] = parts[5][1:]
+    return ":".join(parts)
 
 
 # --- principals ----------------------------------------------------------------------
@@ -183,6 +211,50 @@ def _bool(pattern: str, value: str) -> bool:
     return pattern.lower() == value.lower()
 
 
+def _number(text: str) -> Decimal | None:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _date(text: str) -> datetime | None:
+    """A date condition value: ISO 8601 (``2026-12-04T15:00:00Z``) or seconds since the epoch."""
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _compare(parse, holds):
+    """A test that parses both sides; a side that does not parse makes it not match."""
+
+    def test(pattern: str, value: str) -> bool:
+        wanted, actual = parse(pattern), parse(value)
+        return wanted is not None and actual is not None and holds(actual, wanted)
+
+    return test
+
+
+def _ip_in(pattern: str, value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return False
+
+
+_ORDERS = {
+    "equals": lambda a, b: a == b,
+    "lessthan": lambda a, b: a < b,
+    "lessthanequals": lambda a, b: a <= b,
+    "greaterthan": lambda a, b: a > b,
+    "greaterthanequals": lambda a, b: a >= b,
+}
+
 # base operator -> (test, negated)
 _OPERATORS = {
     "stringequals": (_string_equals, False),
@@ -196,6 +268,12 @@ _OPERATORS = {
     "arnnotequals": (arn_like, True),
     "arnnotlike": (arn_like, True),
     "bool": (_bool, False),
+    "ipaddress": (_ip_in, False),
+    "notipaddress": (_ip_in, True),
+    **{f"numeric{name}": (_compare(_number, holds), False) for name, holds in _ORDERS.items()},
+    "numericnotequals": (_compare(_number, _ORDERS["equals"]), True),
+    **{f"date{name}": (_compare(_date, holds), False) for name, holds in _ORDERS.items()},
+    "datenotequals": (_compare(_date, _ORDERS["equals"]), True),
 }
 
 
@@ -281,12 +359,15 @@ def _applies(statement: dict, request: Request, context: dict[str, list[str]]) -
         return False, "it names no Principal"
     if not principal:
         return False, f"its Principal does not include {request.principal}"
-    action = _element(statement, "Action", lambda p: glob_match(p, request.action, ignore_case=True))
-    if not action:
-        return False, f"its Action does not include {request.action}"
-    resource = _element(statement, "Resource", lambda p: _resource_match(p, request.resource))
-    if resource is False:
-        return False, f"its Resource does not include {request.resource}"
+    return _covers(statement, request.action, request.resource, context)
+
+
+def _covers(statement: dict, action: str, resource: str, context: dict[str, list[str]]) -> tuple[bool, str]:
+    """Whether the statement's Action, Resource and Condition take in this request."""
+    if not _element(statement, "Action", lambda p: glob_match(p, action, ignore_case=True)):
+        return False, f"its Action does not include {action}"
+    if _element(statement, "Resource", lambda p: _resource_match(p, resource)) is False:
+        return False, f"its Resource does not include {resource}"
     conditions = _conditions(statement.get("Condition"), context)
     if conditions is UNKNOWN:
         # Fail closed: an unknown operator never lets an Allow grant, and always lets a Deny deny.
@@ -297,18 +378,16 @@ def _applies(statement: dict, request: Request, context: dict[str, list[str]]) -
     return True, "it matches"
 
 
-def evaluate(policy: dict | None, request: Request) -> Decision:
-    if not policy:
-        return Decision(False, "ImplicitDeny", reason="the function has no resource policy")
-    context = {k.lower(): [_text(v) for v in _as_list(val)] for k, val in request.context.items()}
+def _decide(policy: dict, applies) -> Decision:
+    """Deny wins over Allow; without an applying Allow the answer is an implicit deny."""
     allow: dict | None = None
     reasons = []
     for statement in _as_list(policy.get("Statement", [])):
         if not isinstance(statement, dict):
             continue
-        applies, why = _applies(statement, request, context)
+        applied, why = applies(statement)
         sid = statement.get("Sid")
-        if not applies:
+        if not applied:
             reasons.append(f"statement {sid!r}: {why}")
             continue
         if statement.get("Effect") == "Deny":
@@ -321,12 +400,149 @@ def evaluate(policy: dict | None, request: Request) -> Decision:
     return Decision(False, "ImplicitDeny", reason=f"no statement allows it ({detail})")
 
 
-def check_identity_policy(document: object) -> None:
-    """Refuse (InvalidInput) an identity policy a key cannot carry.
+def _context(values: dict[str, str | list[str]]) -> dict[str, list[str]]:
+    return {k.lower(): [_text(v) for v in _as_list(val)] for k, val in values.items()}
 
-    (Placeholder: only the outer shape is checked until identity policies are evaluated.)
+
+def evaluate(policy: dict | None, request: Request) -> Decision:
+    """A resource policy's answer for ``request``."""
+    if not policy:
+        return Decision(False, "ImplicitDeny", reason="the function has no resource policy")
+    context = _context(request.context)
+    return _decide(policy, lambda statement: _applies(statement, request, context))
+
+
+def evaluate_identity(
+    policy: dict | None, action: str, resource: str, context: dict[str, str | list[str]]
+) -> Decision:
+    """An identity policy's answer for calling ``action`` on ``resource``.
+
+    Identity policies name no Principal: every statement speaks for the key that carries it.
     """
-    from tidings.domain.errors import InvalidInput
+    if not policy:
+        return Decision(False, "ImplicitDeny", reason="the key has no identity policy")
+    values = _context(context)
+    return _decide(policy, lambda statement: _covers(statement, action, resource, values))
 
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise InvalidInput("an identity policy is a JSON object with a Statement")
+
+# --- what an identity policy may say -----------------------------------------------------
+
+# IAM's bound for a managed policy, in characters not counting white space.
+MAX_IDENTITY_POLICY_CHARS = 6144
+POLICY_VERSIONS = ("2012-10-17", "2008-10-17")
+_POLICY_ELEMENTS = {"Version", "Id", "Statement"}
+_STATEMENT_ELEMENTS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+_SID = re.compile(r"[A-Za-z0-9]*")
+_ACTION = re.compile(r"\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+")
+
+
+def check_identity_policy(document: object) -> None:
+    """Refuse (InvalidInput) an identity policy a key cannot carry, naming the element at fault."""
+    if not isinstance(document, dict):
+        raise InvalidInput("An identity policy must be a JSON object with a Statement element")
+    size = sum(not c.isspace() for c in json.dumps(document, separators=(",", ":")))
+    if size > MAX_IDENTITY_POLICY_CHARS:
+        raise InvalidInput(
+            f"The identity policy is {size} characters long (not counting white space); "
+            f"a policy may have at most {MAX_IDENTITY_POLICY_CHARS}"
+        )
+    for name in document:
+        if name not in _POLICY_ELEMENTS:
+            raise InvalidInput(
+                f"The identity policy has an unknown element {name!r}; a policy has "
+                "Version, Id and Statement"
+            )
+    if "Version" in document and document["Version"] not in POLICY_VERSIONS:
+        raise InvalidInput(
+            f"Version {document['Version']!r} is not a policy language version; use \"2012-10-17\""
+        )
+    if "Id" in document and not isinstance(document["Id"], str):
+        raise InvalidInput("Id must be a string")
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise InvalidInput("Statement must be a statement object or a non-empty list of them")
+    for index, statement in enumerate(statements):
+        _check_statement(statement, f"Statement[{index}]")
+
+
+def _check_statement(statement: object, where: str) -> None:
+    if not isinstance(statement, dict):
+        raise InvalidInput(f"{where} must be a JSON object")
+    for name in statement:
+        if name in ("Principal", "NotPrincipal"):
+            raise InvalidInput(
+                f"{where} has a {name}: an identity policy names no principal, it applies to "
+                "the key that carries it; remove the element"
+            )
+        if name not in _STATEMENT_ELEMENTS:
+            raise InvalidInput(
+                f"{where} has an unknown element {name!r}; a statement has "
+                f"{', '.join(sorted(_STATEMENT_ELEMENTS))}"
+            )
+    sid = statement.get("Sid", "")
+    if not isinstance(sid, str) or not _SID.fullmatch(sid):
+        raise InvalidInput(f"{where}.Sid must be letters and digits only, got {sid!r}")
+    if statement.get("Effect") not in ("Allow", "Deny"):
+        raise InvalidInput(f"{where}.Effect must be \"Allow\" or \"Deny\", got {statement.get('Effect')!r}")
+    action_element = _one_of(statement, "Action", where)
+    for action in _strings(statement[action_element], f"{where}.{action_element}"):
+        if not _ACTION.fullmatch(action):
+            raise InvalidInput(
+                f"{where}.{action_element} {action!r} is not an action: write service:Name, "
+                "such as mobiletargeting:PutEvents or lambda:Invoke* (wildcards * and ? allowed)"
+            )
+    resource_element = _one_of(statement, "Resource", where)
+    for resource in _strings(statement[resource_element], f"{where}.{resource_element}"):
+        parts = resource.split(":", ARN_PARTS - 1)
+        if resource != "*" and (len(parts) != ARN_PARTS or parts[0] != "arn" or not parts[2] or not parts[5]):
+            raise InvalidInput(
+                f"{where}.{resource_element} {resource!r} is not an ARN or \"*\"; write for example "
+                "arn:aws:mobiletargeting:us-east-1:000000000000:apps/<app-id>*"
+            )
+    if "Condition" in statement:
+        _check_condition(statement["Condition"], f"{where}.Condition")
+
+
+def _one_of(statement: dict, name: str, where: str) -> str:
+    present = [n for n in (name, f"Not{name}") if n in statement]
+    if len(present) != 1:
+        raise InvalidInput(f"{where} must have exactly one of {name} and Not{name}")
+    return present[0]
+
+
+def _strings(value: object, where: str) -> list[str]:
+    values = _as_list(value)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise InvalidInput(f"{where} must be a non-empty string or a non-empty list of them")
+    return values
+
+
+def _check_condition(block: object, where: str) -> None:
+    if not isinstance(block, dict) or not block:
+        raise InvalidInput(f"{where} must be an object of operators, such as {{\"IpAddress\": {{...}}}}")
+    for operator, keys in block.items():
+        if not _known_operator(operator):
+            raise InvalidInput(
+                f"{where} uses the operator {operator!r}, which Tidings does not evaluate; known: "
+                "String*, Numeric*, Date*, Bool, IpAddress, NotIpAddress, Arn*, Null, with "
+                "ForAnyValue:/ForAllValues: and ...IfExists"
+            )
+        if not isinstance(keys, dict) or not keys:
+            raise InvalidInput(f"{where}.{operator} must be an object of condition keys and values")
+        for key, values in keys.items():
+            listed = _as_list(values)
+            if not key or not listed or not all(isinstance(v, str | int | float | bool) for v in listed):
+                raise InvalidInput(
+                    f"{where}.{operator}.{key} must be a value or a non-empty list of values"
+                )
+
+
+def _known_operator(operator: str) -> bool:
+    name = operator.lower()
+    for prefix in ("foranyvalue:", "forallvalues:"):
+        name = name.removeprefix(prefix)
+    if name == "null":
+        return name == operator.lower()  # Null takes no set prefix and no IfExists
+    return name.removesuffix("ifexists") in _OPERATORS

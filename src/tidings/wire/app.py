@@ -118,7 +118,12 @@ class WireApp:
             identity = await self.authenticator.identify(request, service.model.signing_name, body)
             params = parse_request(operation, labels, query, headers, body)
             settings = self.state.settings
-            authorize(identity, service.title, operation.name, params, region=settings.region, account=settings.account_id)
+            authorize(
+                identity, service.title, operation.name, params,
+                region=settings.region, account=settings.account_id,
+                source_ip=request.client.host if request.client else None,
+                secure_transport=request.url.scheme == "https",
+            )  # fmt: skip
             call = Call(request_id, operation.name, headers, self.state, identity)
             if inspect.iscoroutinefunction(handler):
                 output = await handler(call, params)
