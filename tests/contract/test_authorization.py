@@ -24,7 +24,7 @@ def make_key(server, tmp_path: Path, *statements: dict) -> tuple[str, tuple[str,
     name = f"k{uuid.uuid4().hex[:10]}"
     policy = tmp_path / f"{name}.json"
     policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
-    made = server.tidings("keys", "create", name, "--policy", str(policy), "--json")
+    made = server.keys("create", name, "--policy", str(policy), "--json")
     assert made.returncode == 0, made.stderr
     pair = json.loads(made.stdout)
     return name, (pair["AccessKeyId"], pair["SecretAccessKey"])
@@ -213,7 +213,7 @@ def test_a_policy_a_key_cannot_carry_is_refused_naming_the_element(server, tmp_p
     policy.write_text(json.dumps({"Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "mobiletargeting:*", "Resource": "*"}
     ]}))  # fmt: skip
-    made = server.tidings("keys", "create", f"bad{uuid.uuid4().hex[:6]}", "--policy", str(policy), "--json")
+    made = server.keys("create", f"bad{uuid.uuid4().hex[:6]}", "--policy", str(policy), "--json")
     assert made.returncode != 0
     assert "Statement[0] has a Principal" in made.stderr
     assert "AccessKeyId" not in made.stdout
