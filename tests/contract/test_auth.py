@@ -258,7 +258,13 @@ def test_a_first_start_on_loopback_makes_a_root_key_and_prints_it(database_url, 
             assert "Item" in client.get_apps()["ApplicationsResponse"]
 
             # `tidings keys root` prints the same lines again, and they work as printed.
-            env = {**first.client_env, "TIDINGS_ACCESS_KEY_ID": "", "TIDINGS_SECRET_ACCESS_KEY": ""}
+            env = {
+                **first.client_env,
+                "TIDINGS_DATABASE_URL": first.database_url,  # key administration opens the store
+                "TIDINGS_DATA_DIR": first.env["TIDINGS_DATA_DIR"],
+                "TIDINGS_ACCESS_KEY_ID": "",
+                "TIDINGS_SECRET_ACCESS_KEY": "",
+            }
             root = subprocess.run(
                 [sys.executable, "-m", "tidings", "keys", "root"], env=env, capture_output=True, text=True, timeout=60
             )

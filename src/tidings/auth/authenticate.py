@@ -24,7 +24,12 @@ class Authenticator:
             method=request.method,
             raw_path=scope.get("raw_path") or scope["path"].encode(),
             raw_query=scope.get("query_string", b""),
-            headers=[(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope["headers"]],
+            # Values as the signer encoded them (UTF-8; other bytes kept as they came), so that a
+            # non-ASCII value is signed over the same bytes on both sides.
+            headers=[
+                (name.decode("latin-1").lower(), value.decode("utf-8", "surrogateescape"))
+                for name, value in scope["headers"]
+            ],
             body=body,
         )
         claim = sigv4.parse(signed)
