@@ -19,10 +19,22 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
-run: $(STAMP)
+# Functions run in a bubblewrap sandbox (docs/functions.md): installed from the system's
+# packages when missing and this is a Debian-like machine we may install on.
+.PHONY: sandbox
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing bubblewrap (functions run in its sandbox)"; \
+	    apt-get install -y -qq bubblewrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }; \
+	  else \
+	    echo "Tidings runs functions under bubblewrap: install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"; exit 1; \
+	  fi; }
+
+run: $(STAMP) sandbox
 	$(BIN)/tidings serve
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) sandbox
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
