@@ -75,6 +75,7 @@ from tidings.campaigns.activity import PAGE_SIZE
 from tidings.domain import delivery, segments
 from tidings.domain import endpoints as endpoint_rules
 from tidings.domain.common import now_iso
+from tidings.functions.sandbox import Sandbox
 from tidings.store import endpoints as endpoint_store
 from tidings.store.audience import PageReader
 from tidings.store.db import Database
@@ -509,8 +510,10 @@ async def baseline_runs(
                             raise RuntimeError(f"HTTP {answer.status} from {uri}")
 
                 return await repeat(post)
+        # The same sandbox the server runs its environments in, so the baseline pays its cost too.
+        sandbox = Sandbox.create()
         with tempfile.TemporaryDirectory(prefix="tidings-baseline-") as tmp:
-            pool, spec = await warm_pool(channel, args.baseline_environments, Path(tmp))
+            pool, spec = await warm_pool(channel, args.baseline_environments, Path(tmp), sandbox)
 
             async def invoke(body: bytes) -> None:
                 result = await pool.invoke("baseline", body, spec.function_arn)
@@ -521,6 +524,8 @@ async def baseline_runs(
                 return await repeat(invoke)
             finally:
                 await pool.close()
+                if sandbox.memory is not None:
+                    sandbox.memory.close()
     finally:
         db.dispose()
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from tidings.channels import Attempt
+from tidings.channels.webhook import delivery_headers
 from tidings.domain import delivery, schedules
 from tidings.domain.common import format_date, now_iso, parse_date, random_uuid
 from tidings.domain.errors import NotFound
@@ -33,8 +34,13 @@ from tidings.store import apps, audience, campaigns, endpoints, runs, secrets
 from tidings.store.runs import ActivityKey, PlannedPage, Settlement
 
 if TYPE_CHECKING:
-    from tidings.campaigns.engine import CampaignEngine
+    from tidings.campaigns.writer import RunWriter
+    from tidings.channels.function import FunctionChannel
+    from tidings.channels.webhook import WebhookSender
+    from tidings.config import Settings
+    from tidings.store.db import Database
     from tidings.store.functions import FunctionRecord
+    from tidings.store.sealing import Sealer
 
 log = logging.getLogger("tidings.campaigns")
 
@@ -109,11 +115,24 @@ class Pacer:
             await asyncio.sleep(start - now)
 
 
+@dataclass(frozen=True)
+class RunServices:
+    """What an activity's run uses of its server: one set, shared by every activity."""
+
+    db: Database
+    settings: Settings
+    owner: str  # this server's id in activity leases
+    functions: FunctionChannel
+    webhooks: WebhookSender
+    writer: RunWriter  # group-commits planned pages and settled batches
+    sealer: Sealer  # opens the apps' webhook signing secrets
+
+
 class ActivityRun:
-    def __init__(self, engine: CampaignEngine, row) -> None:
-        self.engine = engine
-        self.db = engine.db
-        self.settings = engine.settings
+    def __init__(self, services: RunServices, row) -> None:
+        self.services = services
+        self.db = services.db
+        self.settings = services.settings
         self.key = ActivityKey(row.app_id, row.campaign_id, row.id)
         self.row = row
         self.cursor: str | None = row.cursor
@@ -234,7 +253,7 @@ class ActivityRun:
         if self.stop is not None:
             return
         wave_from, wave_until = self.wave_until, format_date(max(due, datetime.now(UTC)))
-        owner = self.engine.owner
+        owner = self.services.owner
         started = await asyncio.to_thread(
             self.db.transact, lambda conn: runs.next_wave(conn, self.key, owner, wave_from, wave_until)
         )
@@ -290,7 +309,7 @@ class ActivityRun:
         )
         channel = plan.channel
         assert channel is not None
-        functions = self.engine.function_channel
+        functions = self.services.functions
         if channel.kind == "function":
             context.function, problem = functions.authorize(channel.target, context.campaign_arn)
             if problem:
@@ -338,8 +357,8 @@ class ActivityRun:
                     if page.done is None:  # halting: the campaign was paused or deleted
                         done = True
                         continue
-                    step = runs.PageWrite(self.key, self.engine.owner, after, page, metrics)
-                    writing.append((page, eligible, asyncio.ensure_future(self.engine.writer.save_page(step))))
+                    step = runs.PageWrite(self.key, self.services.owner, after, page, metrics)
+                    writing.append((page, eligible, asyncio.ensure_future(self.services.writer.save_page(step))))
                     after, done = page.cursor, bool(page.done)
                     continue
                 page, eligible, write = writing.popleft()
@@ -550,7 +569,7 @@ class ActivityRun:
         if context.filter_function is not None and docs:
             record = context.filter_function
             body = self._payload(context, batch_id, docs)
-            outcome, answer = await self._with_retries(lambda: self.engine.function_channel.call(record, body, timeout))
+            outcome, answer = await self._with_retries(lambda: self.services.functions.call(record, body, timeout))
             if outcome.ok:
                 try:
                     kept = dict(delivery.filter_result(answer, set(docs)))
@@ -568,12 +587,12 @@ class ActivityRun:
                 signing = await self._signing_secrets(context)
                 # Signed at each attempt: its webhook-timestamp is when it was sent.
                 outcome, _ = await self._with_retries(
-                    lambda: self._post(channel.target, body, self.engine.signed_headers(signing, body, batch_id), timeout)
+                    lambda: self._post(channel.target, body, delivery_headers(signing, body, batch_id), timeout)
                 )
             else:
                 assert context.function is not None
                 function = context.function
-                outcome, _ = await self._with_retries(lambda: self.engine.function_channel.call(function, body, timeout))
+                outcome, _ = await self._with_retries(lambda: self.services.functions.call(function, body, timeout))
             if not outcome.ok:
                 status, reason = "CUSTOM_DELIVERY_FAILURE", outcome.reason
         filtered = len(docs) - len(kept) if hook_failure is None else 0
@@ -603,7 +622,7 @@ class ActivityRun:
 
     async def _settle(self, settlement: Settlement, counts: dict[str, int]) -> None:
         """Write a delivered batch's outcome; its counts are ours only if this closed it."""
-        if await self.engine.writer.settle(settlement):
+        if await self.services.writer.settle(settlement):
             self._count(counts)
 
     def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> tuple[Settlement, dict[str, int]]:
@@ -625,10 +644,10 @@ class ActivityRun:
         return context.signing.signing_at(datetime.now(UTC))
 
     def _read_signing_secrets(self) -> secrets.SigningSecrets:
-        return self.db.transact(lambda conn: secrets.signing_secrets(conn, self.engine.sealer, self.key.app_id))
+        return self.db.transact(lambda conn: secrets.signing_secrets(conn, self.services.sealer, self.key.app_id))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[Attempt, bytes]:
-        return await self.engine.webhooks.post(url, body, headers, timeout), b""
+        return await self.services.webhooks.post(url, body, headers, timeout), b""
 
     def _finish(self, state: str, result: str | None, message: str | None, campaign_status: str | None) -> None:
         """End the activity; without a ``result``, it failed when nothing it handed over succeeded."""
@@ -637,7 +656,7 @@ class ActivityRun:
             lambda conn: runs.finish(
                 conn,
                 self.key,
-                self.engine.owner,
+                self.services.owner,
                 state=state,
                 result=result,
                 end=now_iso(),

@@ -21,10 +21,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from tidings.campaigns.activity import ActivityRun
+from tidings.campaigns.activity import ActivityRun, RunServices
 from tidings.campaigns.writer import RunWriter
 from tidings.channels.function import FunctionChannel
-from tidings.channels.webhook import WebhookSender, delivery_headers
+from tidings.channels.webhook import WebhookSender
 from tidings.config import Settings
 from tidings.domain import delivery, schedules
 from tidings.domain.common import format_date, parse_date
@@ -51,16 +51,15 @@ class CampaignEngine:
             allow_loopback=settings.allow_http_loopback, quote_error_bodies=settings.webhook_error_bodies
         )
         self.writer = RunWriter(db)
+        self.services = RunServices(
+            db, settings, self.owner, self.function_channel, self.webhooks, self.writer, sealer
+        )
         self.running: dict[str, asyncio.Task] = {}
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
         self._renew_task: asyncio.Task | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-
-    @staticmethod
-    def signed_headers(secrets: list[str], body: bytes, idempotency_key: str) -> dict[str, str]:
-        return delivery_headers(secrets, body, idempotency_key)
 
     def start(self) -> None:
         if self.db.is_sqlite:
@@ -165,7 +164,7 @@ class CampaignEngine:
         return [row for row in rows if row.id not in self.running]
 
     async def _run(self, row) -> None:
-        activity = self.activities[row.id] = ActivityRun(self, row)
+        activity = self.activities[row.id] = ActivityRun(self.services, row)
         try:
             await activity.run()
         except asyncio.CancelledError:
