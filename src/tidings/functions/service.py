@@ -20,7 +20,7 @@ from typing import TextIO
 import orjson
 
 from tidings.config import Settings
-from tidings.domain import functions as rules
+from tidings.domain import functions as function_rules
 from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound, TooLarge
 from tidings.domain.functions import MAX_ASYNC_PAYLOAD, MAX_SYNC_PAYLOAD
@@ -70,7 +70,7 @@ class FunctionService:
     # --- records, code, pools ----------------------------------------------------------
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        return rules.function_arn(self.settings.region, self.settings.account_id, name, qualifier)
+        return function_rules.function_arn(self.settings.region, self.settings.account_id, name, qualifier)
 
     def load(self, name: str) -> FunctionRecord:
         with self.db.read() as conn:
@@ -104,8 +104,8 @@ class FunctionService:
             handler=config["Handler"],
             command=command_for(config["Runtime"]),
             code_dir=self.code_dir(record),
-            timeout_s=config.get("Timeout", rules.DEFAULTS["Timeout"]),
-            memory_mb=config.get("MemorySize", rules.DEFAULTS["MemorySize"]),
+            timeout_s=config.get("Timeout", function_rules.DEFAULTS["Timeout"]),
+            memory_mb=config.get("MemorySize", function_rules.DEFAULTS["MemorySize"]),
             variables=(config.get("Environment") or {}).get("Variables") or {},
             region=self.settings.region,
             revision=self.fingerprint(record),
@@ -267,7 +267,7 @@ class FunctionService:
             rows = store.due_events(conn, now, 50)
             for row in rows:
                 store.settle_event(
-                    conn, row.id, state="queued", attempts=row.attempts, due_at=now + rules.MAX_TIMEOUT_S + 60, error=row.last_error
+                    conn, row.id, state="queued", attempts=row.attempts, due_at=now + function_rules.MAX_TIMEOUT_S + 60, error=row.last_error
                 )
             return rows
 

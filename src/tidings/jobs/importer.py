@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from tidings.domain import endpoints as rules
+from tidings.domain import endpoints as endpoint_rules
 from tidings.domain import jobs as job_rules
 from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound
@@ -380,20 +380,20 @@ class ImportRun:
                         self._join_user(conn, endpoint_id, new, new.user_id, None, by_user, pending, now)
                     value: NewEndpoint | dict = new
                 else:
-                    rules.check_id(endpoint_id, ID_MEMBER)
+                    endpoint_rules.check_id(endpoint_id, ID_MEMBER)
                     before = _as_doc(pending.get(endpoint_id)) or stored.get(endpoint_id)
                     if before is None:
                         _require_new_members(request, None if generated else endpoint_id)
-                    doc = rules.apply_update(
+                    doc = endpoint_rules.apply_update(
                         before, request, now=now, request_id=job_id, cohort_id=int(cohort() * 100),
                         filters=filters, member=MEMBER,
                     )  # fmt: skip
                     if "Attributes" in doc or "Metrics" in doc or "User" in doc:
-                        fresh = rules.attribute_names(doc) - known
+                        fresh = endpoint_rules.attribute_names(doc) - known
                         if fresh:
-                            fresh = {(k, n) for k, n in fresh if not rules.is_removed(k, n, filters)}
+                            fresh = {(k, n) for k, n in fresh if not endpoint_rules.is_removed(k, n, filters)}
                             _check_name_room(known, fresh)
-                    user, previous = rules.user_id(doc), rules.user_id(before or {})
+                    user, previous = endpoint_rules.user_id(doc), endpoint_rules.user_id(before or {})
                     if user != previous:
                         self._join_user(conn, endpoint_id, doc, user, previous, by_user, pending, now)
                     value = doc
@@ -432,7 +432,7 @@ class ImportRun:
             if current is None:
                 by_user[user] = {endpoint_id: value}
             else:
-                if len(current) - (endpoint_id in current) >= rules.MAX_ENDPOINTS_PER_USER:
+                if len(current) - (endpoint_id in current) >= endpoint_rules.MAX_ENDPOINTS_PER_USER:
                     self._make_room(conn, endpoint_id, value, user, current, pending, now)
                 current[endpoint_id] = value
         if previous and previous in by_user:
@@ -442,10 +442,10 @@ class ImportRun:
                    current: dict, pending: dict, now: str) -> None:  # fmt: skip
         doc = _limit_view(value, user)
         others = sorted((i, _limit_view(v, user)) for i, v in current.items() if i != endpoint_id)
-        for victim in rules.make_room_for_user(doc, others, MEMBER):
+        for victim in endpoint_rules.make_room_for_user(doc, others, MEMBER):
             full = _as_doc(pending.get(victim)) or endpoints.get(conn, self.app_id, victim)
             if full is not None:
-                pending[victim] = rules.detached(full, now)
+                pending[victim] = endpoint_rules.detached(full, now)
             current.pop(victim, None)
 
     def _user_members(self, conn: Connection, rows: list[PreparedRow], pending: dict,
@@ -458,7 +458,7 @@ class ImportRun:
             for endpoint_id, lite in found.items():
                 owner[endpoint_id] = (user, lite["ChannelType"])
         for endpoint_id, value in pending.items():
-            user = value.user_id if type(value) is NewEndpoint else rules.user_id(value)
+            user = value.user_id if type(value) is NewEndpoint else endpoint_rules.user_id(value)
             owner[endpoint_id] = (user, _channel(value))
         by_user: dict[str, dict[str, str | None]] = {}
         for endpoint_id, (user, channel) in owner.items():
@@ -513,11 +513,11 @@ def _require_new_members(request: dict, endpoint_id: str | None) -> None:
 
 
 def _check_name_room(known: set, fresh: set) -> None:
-    if len(known) + len(fresh) > rules.MAX_ATTRIBUTE_NAMES:
-        shown = ", ".join(f"{rules.ATTRIBUTE_PATHS[k]}.{n}" for k, n in sorted(fresh)[:5])
+    if len(known) + len(fresh) > endpoint_rules.MAX_ATTRIBUTE_NAMES:
+        shown = ", ".join(f"{endpoint_rules.ATTRIBUTE_PATHS[k]}.{n}" for k, n in sorted(fresh)[:5])
         raise InvalidInput(
             f"adds custom attribute names ({shown}) to the {len(known)} the application has; a "
-            f"project may have at most {rules.MAX_ATTRIBUTE_NAMES} across Attributes, Metrics and "
+            f"project may have at most {endpoint_rules.MAX_ATTRIBUTE_NAMES} across Attributes, Metrics and "
             "User.UserAttributes. Remove unused ones with RemoveAttributes",
             member=MEMBER,
         )
@@ -526,7 +526,7 @@ def _check_name_room(known: set, fresh: set) -> None:
 def _deactivate_shared_addresses(conn: Connection, app_id: str, written: list[str], pending: dict) -> None:
     """The shared-address rule (``domain.endpoints.address_keepers``) over a chunk: the last
     row of the chunk with an address keeps it."""
-    keepers = rules.address_keepers(_address_and_status(i, pending[i]) for i in written)
+    keepers = endpoint_rules.address_keepers(_address_and_status(i, pending[i]) for i in written)
     if not keepers:
         return
     rivals = {i: d for i, d in imports.active_with_addresses(conn, app_id, list(keepers)).items() if i not in pending}
@@ -534,8 +534,8 @@ def _deactivate_shared_addresses(conn: Connection, app_id: str, written: list[st
         for endpoint_id, value in pending.items():
             if _address_and_status(endpoint_id, value)[1] in keepers:
                 rivals[endpoint_id] = _as_doc(value)  # type: ignore[assignment]
-    for rival_id in rules.displaced_by_address(keepers, rivals):
-        pending[rival_id] = rules.deactivated(rivals[rival_id])
+    for rival_id in endpoint_rules.displaced_by_address(keepers, rivals):
+        pending[rival_id] = endpoint_rules.deactivated(rivals[rival_id])
 
 
 def _address_and_status(endpoint_id: str, value: NewEndpoint | dict) -> tuple[str, str | None, str]:

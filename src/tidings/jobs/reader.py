@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from tidings.domain import endpoints as rules
+from tidings.domain import endpoints as endpoint_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
@@ -125,9 +125,9 @@ class _Preparer:
         request = row.request
         try:
             if not generated:
-                rules.check_id(endpoint_id, f"{MEMBER}.Id")
+                endpoint_rules.check_id(endpoint_id, f"{MEMBER}.Id")
             _require_new_members(request, row.endpoint_id)
-            doc = rules.apply_update(
+            doc = endpoint_rules.apply_update(
                 None, request, now=self.now, request_id=self.job_id,
                 cohort_id=int(self.cohort() * 100), filters=self.filters, member=MEMBER,
             )  # fmt: skip
@@ -135,9 +135,9 @@ class _Preparer:
             return (row.line, endpoint_id, generated, orjson.dumps(request), error.message, ())
         names: tuple = ()
         if "Attributes" in doc or "Metrics" in doc or "User" in doc:
-            found = rules.attribute_names(doc)
+            found = endpoint_rules.attribute_names(doc)
             if self.filters:
-                found = {(k, n) for k, n in found if not rules.is_removed(k, n, self.filters)}
+                found = {(k, n) for k, n in found if not endpoint_rules.is_removed(k, n, self.filters)}
             self.names |= found
             names = tuple(part for pair in found for part in pair)
         user = doc.get("User")
@@ -164,7 +164,7 @@ def _require_new_members(request: dict, endpoint_id: str | None) -> None:
 def _too_long() -> str:
     return (
         f"is longer than {LINE_LIMIT // 1024} KB; an endpoint may be at most "
-        f"{rules.MAX_ENDPOINT_BYTES // 1024} KB"
+        f"{endpoint_rules.MAX_ENDPOINT_BYTES // 1024} KB"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from tidings.domain import functions as rules
+from tidings.domain import functions as function_rules
 from tidings.domain.errors import NotFound, TidingsError
 from tidings.store import functions as store
 from tidings.store.functions import FunctionRecord
@@ -15,7 +15,7 @@ from tidings.wire.app import Call
 def function_name(call: Call, params: dict) -> str:
     """The function a request names; only the unpublished version ($LATEST) exists here."""
     settings = call.state.settings
-    ref = rules.parse_ref(params["FunctionName"], settings.region, settings.account_id, params.get("Qualifier"))
+    ref = function_rules.parse_ref(params["FunctionName"], settings.region, settings.account_id, params.get("Qualifier"))
     if ref.qualifier not in (None, "$LATEST"):
         raise NotFound(
             f"Function not found: {call.state.functions.arn(ref.name, ref.qualifier)} "
@@ -41,7 +41,7 @@ def check_revision(record: FunctionRecord, revision_id: str | None) -> None:
 
 
 def configuration(call: Call, record: FunctionRecord, *, listing: bool = False) -> dict:
-    return rules.configuration(
+    return function_rules.configuration(
         record.name,
         record.config,
         arn=call.state.functions.arn(record.name),

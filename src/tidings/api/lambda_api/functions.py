@@ -12,7 +12,7 @@ from tidings.api.lambda_api.common import (
     function_name,
     load,
 )
-from tidings.domain import functions as rules
+from tidings.domain import functions as function_rules
 from tidings.domain.errors import Conflict, InvalidInput
 from tidings.functions.code import check_archive
 from tidings.functions.runtimes import command_for
@@ -38,14 +38,14 @@ def _zip(code: dict, member: str) -> bytes:
 
 
 def _check(config: dict) -> None:
-    rules.check_configuration(config)
+    function_rules.check_configuration(config)
     command_for(config["Runtime"])  # refuses runtimes this machine cannot run
 
 
 def create_function(call: Call, params: dict) -> dict:
     name = params["FunctionName"]
-    rules.check_name(name)
-    rules.check_no_publish(params)
+    function_rules.check_name(name)
+    function_rules.check_no_publish(params)
     package = check_archive(_zip(params["Code"], "Code.ZipFile"))
     config = {k: v for k, v in params.items() if k not in _NOT_CONFIG}
     _check(config)
@@ -55,7 +55,7 @@ def create_function(call: Call, params: dict) -> dict:
         code_sha256=sha256_hex(package.sha256),
         code_size=package.size,
         revision_id=str(uuid.uuid4()),
-        last_modified=rules.lambda_date(),
+        last_modified=function_rules.lambda_date(),
         reserved_concurrency=None,
         policy=None,
         tags=params.get("Tags") or {},
@@ -109,7 +109,7 @@ def _update(call: Call, name: str, revision_id: str | None, change) -> dict:
         check_revision(record, revision_id)
         updated = change(conn, record)
         updated = FunctionRecord(
-            **{**updated.__dict__, "revision_id": str(uuid.uuid4()), "last_modified": rules.lambda_date()}
+            **{**updated.__dict__, "revision_id": str(uuid.uuid4()), "last_modified": function_rules.lambda_date()}
         )
         store.save(conn, updated)
         store.forget_unused_code(conn)
@@ -120,7 +120,7 @@ def _update(call: Call, name: str, revision_id: str | None, change) -> dict:
 
 def update_function_code(call: Call, params: dict) -> dict:
     name = function_name(call, params)
-    rules.check_no_publish(params)
+    function_rules.check_no_publish(params)
     package = check_archive(_zip(params, "ZipFile"))
     if params.get("DryRun"):
         with call.state.db.read() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidings import outbound
-from tidings.domain import campaigns as rules
+from tidings.domain import campaigns as campaign_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
@@ -64,7 +64,7 @@ def delete_app(call: Call, params: dict) -> dict:
 def get_application_settings(call: Call, params: dict) -> dict:
     with call.state.db.read() as conn:
         row = apps.get(conn, params["ApplicationId"])
-    return {"ApplicationSettingsResource": rules.settings_response(row.id, row.settings, row.settings_modified)}
+    return {"ApplicationSettingsResource": campaign_rules.settings_response(row.id, row.settings, row.settings_modified)}
 
 
 def update_application_settings(call: Call, params: dict) -> dict:
@@ -78,8 +78,8 @@ def update_application_settings(call: Call, params: dict) -> dict:
 
     def work(conn):
         row = apps.get(conn, app_id, lock=True)
-        settings = rules.update_settings(row.settings, request)
+        settings = campaign_rules.update_settings(row.settings, request)
         apps.save_settings(conn, app_id, settings, now)
-        return rules.settings_response(app_id, settings, now)
+        return campaign_rules.settings_response(app_id, settings, now)
 
     return {"ApplicationSettingsResource": call.state.db.transact(work)}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from tidings import outbound
 from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
-from tidings.domain import campaigns as rules
+from tidings.domain import campaigns as campaign_rules
 from tidings.domain import delivery
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
@@ -17,7 +17,7 @@ from tidings.wire.app import Call
 
 
 def _response(conn, doc: dict, status: str) -> dict:
-    return {**rules.with_state(doc, status), "tags": tags.of(conn, doc["Arn"])}
+    return {**campaign_rules.with_state(doc, status), "tags": tags.of(conn, doc["Arn"])}
 
 
 def _pin_segment(conn, app_id: str, request: dict) -> dict:
@@ -35,7 +35,7 @@ def create_campaign(call: Call, params: dict) -> dict:
     campaign_id, now = new_id(), now_iso()
     arn = call.state.child_arn(app_id, "campaigns", campaign_id)
     _check_addresses(call, request, previous=None)
-    rules.check_campaign(
+    campaign_rules.check_campaign(
         request,
         now=datetime.now(UTC),
         previous=None,
@@ -48,11 +48,11 @@ def create_campaign(call: Call, params: dict) -> dict:
     def work(conn):
         apps.get(conn, app_id)
         pinned = _pin_segment(conn, app_id, request)
-        doc = rules.campaign_document(
+        doc = campaign_rules.campaign_document(
             pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
         )
-        status = rules.initial_status(pinned)
-        next_run = rules.next_run_after_write(status, pinned, datetime.now(UTC))
+        status = campaign_rules.initial_status(pinned)
+        next_run = campaign_rules.next_run_after_write(status, pinned, datetime.now(UTC))
         campaigns.create(conn, app_id, campaign_id, status, doc, next_run)
         tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
         return _response(conn, doc, status)
@@ -72,7 +72,7 @@ def _check_functions(call: Call, app_id: str, request: dict, campaign_arn: str, 
     the campaign invoke it. A later start is accepted: it leaves time to create the function
     and grant the permission (the run reports INVALID if they are still missing then)."""
     engine = call.state.campaigns
-    if engine is None or not rules.starts_at_once(request):
+    if engine is None or not campaign_rules.starts_at_once(request):
         return
     with call.state.db.read() as conn:
         app_settings = apps.get(conn, app_id).settings
@@ -132,10 +132,10 @@ def update_campaign(call: Call, params: dict) -> dict:
         with call.state.db.read() as conn:
             apps.get(conn, app_id)
             stored_doc = campaigns.get(conn, app_id, campaign_id)[0]
-        stored = rules.write_request_of(stored_doc)
+        stored = campaign_rules.write_request_of(stored_doc)
         merged = {**stored, **changes}
         _check_addresses(call, merged, previous=stored)
-        rules.check_campaign(
+        campaign_rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
         if not merged.get("IsPaused"):
@@ -146,20 +146,20 @@ def update_campaign(call: Call, params: dict) -> dict:
         apps.get(conn, app_id)
         head = campaigns.head(conn, app_id, campaign_id, lock=True)
         old_doc, _ = campaigns.get(conn, app_id, campaign_id)
-        previous = rules.write_request_of(old_doc)
+        previous = campaign_rules.write_request_of(old_doc)
         merged = {**previous, **changes}
         # A new SegmentId without a SegmentVersion means that segment's latest version, not the
         # version number that was pinned for the old segment.
         if merged.get("SegmentId") != previous.get("SegmentId") and "SegmentVersion" not in changes:
             merged.pop("SegmentVersion", None)
-        rules.check_campaign(
+        campaign_rules.check_campaign(
             merged,
             now=datetime.now(UTC),
             previous=previous,
             allow_http_loopback=call.state.settings.allow_http_loopback,
         )
         merged = _pin_segment(conn, app_id, merged)
-        doc = rules.campaign_document(
+        doc = campaign_rules.campaign_document(
             merged,
             app_id=app_id,
             campaign_id=campaign_id,
@@ -169,7 +169,7 @@ def update_campaign(call: Call, params: dict) -> dict:
             modified=now_iso(),
         )
         running = runs.has_active_run(conn, app_id, campaign_id)
-        status, next_run, keep = rules.after_update(
+        status, next_run, keep = campaign_rules.after_update(
             head.status, previous, merged, datetime.now(UTC), running=running, schedule_written="Schedule" in changes
         )
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run, keep_next_run=keep)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from fnmatch import fnmatchcase
 
-from tidings.domain import endpoints as rules
+from tidings.domain import endpoints as endpoint_rules
 from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound
 from tidings.store import apps, endpoints
@@ -28,7 +28,7 @@ def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
     """Apply endpoint writes (id, EndpointRequest, member name for errors) in one transaction."""
     now = now_iso()
     for endpoint_id, _, member in items:
-        rules.check_id(endpoint_id, _id_member(member))
+        endpoint_rules.check_id(endpoint_id, _id_member(member))
 
     def work(conn):
         apps.get(conn, app_id, lock=True)
@@ -38,7 +38,7 @@ def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
         joined: list[tuple[str, str]] = []  # (endpoint id, member) that joined a user
         for endpoint_id, request, member in items:
             before = pending.get(endpoint_id, stored.get(endpoint_id))
-            doc = rules.apply_update(
+            doc = endpoint_rules.apply_update(
                 before,
                 request,
                 now=now,
@@ -48,7 +48,7 @@ def write(call: Call, app_id: str, items: list[tuple[str, dict, str]]) -> None:
                 member=member,
             )
             pending[endpoint_id] = doc
-            if rules.user_id(doc) and rules.user_id(doc) != rules.user_id(before or {}):
+            if endpoint_rules.user_id(doc) and endpoint_rules.user_id(doc) != endpoint_rules.user_id(before or {}):
                 joined.append((endpoint_id, member))
         members = {endpoint_id: member for endpoint_id, _, member in items}
         _check_attribute_names(conn, app_id, pending, members, filters)
@@ -73,21 +73,21 @@ def _check_attribute_names(
     known = endpoints.known_names(conn, app_id)
     new: dict[tuple[str, str], str] = {}  # (attribute type, name) -> member path that adds it
     for endpoint_id, doc in docs.items():
-        for kind, name in sorted(rules.attribute_names(doc) - known):
+        for kind, name in sorted(endpoint_rules.attribute_names(doc) - known):
             # A name RemoveAttributes took out stays on the endpoints that had it; it is not
             # captured again, nor counted again when such an endpoint is written.
-            if not rules.is_removed(kind, name, filters):
-                path = f"{members[endpoint_id]}.{rules.ATTRIBUTE_PATHS[kind]}.{name}"
+            if not endpoint_rules.is_removed(kind, name, filters):
+                path = f"{members[endpoint_id]}.{endpoint_rules.ATTRIBUTE_PATHS[kind]}.{name}"
                 new.setdefault((kind, name), path)
     if not new:
         return
-    if len(known) + len(new) > rules.MAX_ATTRIBUTE_NAMES:
+    if len(known) + len(new) > endpoint_rules.MAX_ATTRIBUTE_NAMES:
         paths = sorted(new.values())
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         raise InvalidInput(
             f"Application {app_id!r} already has {len(known)} custom attribute names and this request "
             f"adds {len(new)} ({shown}); a project may have at most "
-            f"{rules.MAX_ATTRIBUTE_NAMES} across Attributes, Metrics and User.UserAttributes. "
+            f"{endpoint_rules.MAX_ATTRIBUTE_NAMES} across Attributes, Metrics and User.UserAttributes. "
             "Remove unused ones with RemoveAttributes",
             member=paths[0],
         )
@@ -103,29 +103,29 @@ def _make_room(
     batch is the one refused (or the one that detaches the oldest push endpoint).
     """
     doc = pending[endpoint_id]
-    user = rules.user_id(doc)
+    user = endpoint_rules.user_id(doc)
     others = endpoints.of_user(conn, app_id, user)
     for pid, pdoc in pending.items():
-        if rules.user_id(pdoc) == user and pid not in later:
+        if endpoint_rules.user_id(pdoc) == user and pid not in later:
             others[pid] = pdoc
         else:
             others.pop(pid, None)
     others.pop(endpoint_id, None)
-    for victim in rules.make_room_for_user(doc, sorted(others.items()), member):
-        pending[victim] = rules.detached(others[victim], now)
+    for victim in endpoint_rules.make_room_for_user(doc, sorted(others.items()), member):
+        pending[victim] = endpoint_rules.detached(others[victim], now)
 
 
 def _deactivate_shared_addresses(conn, app_id: str, written: list[str], pending: dict) -> None:
     """The shared-address rule (``domain.endpoints.address_keepers``) over what this request writes."""
-    keepers = rules.address_keepers((i, pending[i].get("Address"), pending[i]["EndpointStatus"]) for i in written)
+    keepers = endpoint_rules.address_keepers((i, pending[i].get("Address"), pending[i]["EndpointStatus"]) for i in written)
     if not keepers:
         return
     stored = endpoints.active_with_addresses(conn, app_id, list(keepers))
     # An endpoint this request writes is judged by what it writes, not by what is stored.
     rivals = {i: d for i, d in stored.items() if i not in pending}
     rivals.update({i: d for i, d in pending.items() if d.get("Address") in keepers})
-    for rival_id in rules.displaced_by_address(keepers, rivals):
-        pending[rival_id] = rules.deactivated(rivals[rival_id])
+    for rival_id in endpoint_rules.displaced_by_address(keepers, rivals):
+        pending[rival_id] = endpoint_rules.deactivated(rivals[rival_id])
 
 
 def update_endpoint(call: Call, params: dict) -> dict:
@@ -166,7 +166,7 @@ def get_endpoint(call: Call, params: dict) -> dict:
         doc = endpoints.get(conn, app_id, endpoint_id)
     if doc is None:
         raise _missing(endpoint_id, app_id)
-    return {"EndpointResponse": rules.to_response(app_id, endpoint_id, doc)}
+    return {"EndpointResponse": endpoint_rules.to_response(app_id, endpoint_id, doc)}
 
 
 def delete_endpoint(call: Call, params: dict) -> dict:
@@ -178,7 +178,7 @@ def delete_endpoint(call: Call, params: dict) -> dict:
         if doc is None:
             raise _missing(endpoint_id, app_id)
         endpoints.delete_ids(conn, app_id, [endpoint_id])
-        return rules.to_response(app_id, endpoint_id, doc)
+        return endpoint_rules.to_response(app_id, endpoint_id, doc)
 
     return {"EndpointResponse": call.state.db.transact(work)}
 
@@ -196,7 +196,7 @@ def get_user_endpoints(call: Call, params: dict) -> dict:
     with call.state.db.read() as conn:
         found = _user_endpoints(conn, app_id, params["UserId"])
     return {
-        "EndpointsResponse": {"Item": [rules.to_response(app_id, i, d) for i, d in found.items()]}
+        "EndpointsResponse": {"Item": [endpoint_rules.to_response(app_id, i, d) for i, d in found.items()]}
     }
 
 
@@ -206,17 +206,17 @@ def delete_user_endpoints(call: Call, params: dict) -> dict:
     def work(conn):
         found = _user_endpoints(conn, app_id, params["UserId"])
         endpoints.delete_ids(conn, app_id, list(found))
-        return [rules.to_response(app_id, i, d) for i, d in found.items()]
+        return [endpoint_rules.to_response(app_id, i, d) for i, d in found.items()]
 
     return {"EndpointsResponse": {"Item": call.state.db.transact(work)}}
 
 
 def remove_attributes(call: Call, params: dict) -> dict:
     app_id, kind = params["ApplicationId"], params["AttributeType"]
-    if kind not in rules.ATTRIBUTE_TYPES:
+    if kind not in endpoint_rules.ATTRIBUTE_TYPES:
         raise InvalidInput(
             f"AttributeType (attribute-type in the path) must be one of "
-            f"{', '.join(rules.ATTRIBUTE_TYPES)}, got {kind!r}",
+            f"{', '.join(endpoint_rules.ATTRIBUTE_TYPES)}, got {kind!r}",
             member="AttributeType",
         )
     patterns = params["UpdateAttributesRequest"].get("Blacklist") or []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tidings.api.pinpoint import endpoints
-from tidings.domain import events as rules
+from tidings.domain import events as event_rules
 from tidings.domain.common import format_date, now_iso
 from tidings.domain.errors import InvalidInput, NotFound
 from tidings.store import apps, campaigns
@@ -18,7 +18,7 @@ from tidings.wire.app import Call
 def put_events(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     batch = params["EventsRequest"]["BatchItem"]
-    rules.check_batch(batch)
+    event_rules.check_batch(batch)
     with call.state.db.read() as conn:
         apps.get(conn, app_id)
     endpoint_results = _upsert_endpoints(call, app_id, batch)
@@ -28,10 +28,10 @@ def put_events(call: Call, params: dict) -> dict:
     for endpoint_id, item in batch.items():
         event_results = {}
         for event_id, event in (item.get("Events") or {}).items():
-            problem = rules.event_problem(
+            problem = event_rules.event_problem(
                 event, f"EventsRequest.BatchItem.{endpoint_id}.Events.{event_id}"
             )
-            event_results[event_id] = rules.item_result(problem)
+            event_results[event_id] = event_rules.item_result(problem)
             if problem is None:
                 accepted.append(
                     {
@@ -39,7 +39,7 @@ def put_events(call: Call, params: dict) -> dict:
                         "endpoint_id": endpoint_id,
                         "event_id": event_id,
                         "event_type": event["EventType"],
-                        "timestamp": rules.event_timestamp(event),
+                        "timestamp": event_rules.event_timestamp(event),
                         "arrival": arrival,
                         "doc": event,
                     }
@@ -64,7 +64,7 @@ def _upsert_endpoints(call: Call, app_id: str, batch: dict) -> dict[str, dict]:
     ]
     try:
         endpoints.write(call, app_id, writes)
-        return {i: rules.item_result(None) for i in batch}
+        return {i: event_rules.item_result(None) for i in batch}
     except InvalidInput:
         pass
     # One bad endpoint must not cost the others theirs: write them one at a time and
@@ -73,9 +73,9 @@ def _upsert_endpoints(call: Call, app_id: str, batch: dict) -> dict[str, dict]:
     for write in writes:
         try:
             endpoints.write(call, app_id, [write])
-            results[write[0]] = rules.item_result(None)
+            results[write[0]] = event_rules.item_result(None)
         except InvalidInput as error:
-            results[write[0]] = rules.item_result(error.message)
+            results[write[0]] = event_rules.item_result(error.message)
     return results
 
 
@@ -92,7 +92,7 @@ def _no_stream(app_id: str) -> NotFound:
 def put_event_stream(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     request = params["WriteEventStream"]
-    destination = rules.check_stream_arn(request["DestinationStreamArn"])
+    destination = event_rules.check_stream_arn(request["DestinationStreamArn"])
     role = request["RoleArn"]
     if not role.strip():
         raise InvalidInput(
@@ -147,8 +147,8 @@ def _kpi(call: Call, params: dict, campaign_id: str | None) -> dict:
         apps.get(conn, app_id)
         if campaign_id is not None:
             campaigns.head(conn, app_id, campaign_id)
-        kpi = rules.find_kpi(params["KpiName"], application=campaign_id is None)
-        start, end = rules.date_range(
+        kpi = event_rules.find_kpi(params["KpiName"], application=campaign_id is None)
+        start, end = event_rules.date_range(
             params.get("StartTime"), params.get("EndTime"), datetime.now(UTC)
         )
         counts = []
@@ -167,7 +167,7 @@ def _kpi(call: Call, params: dict, campaign_id: str | None) -> dict:
         "KpiName": kpi.name,
         "StartTime": format_date(start),
         "EndTime": format_date(end),
-        "KpiResult": rules.kpi_result(kpi, counts),
+        "KpiResult": event_rules.kpi_result(kpi, counts),
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import Row
 
 from tidings import outbound
-from tidings.domain import jobs as rules
+from tidings.domain import jobs as job_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
@@ -21,7 +21,7 @@ from tidings.wire.app import Call
 
 
 def _response(row: Row) -> dict:
-    return rules.job_response(
+    return job_rules.job_response(
         app_id=row.app_id,
         job_id=row.id,
         kind=row.type,
@@ -58,7 +58,7 @@ def create_import_job(call: Call, params: dict) -> dict:
     if request["S3Url"].lower().startswith(("https://", "http://")):
         # Before the scheme rules, so that a refused address is named even over plain http.
         outbound.check_url(request["S3Url"], member, allow_loopback=settings.allow_http_loopback)
-    location = rules.import_source(request["S3Url"], member, allow_http_loopback=settings.allow_http_loopback)
+    location = job_rules.import_source(request["S3Url"], member, allow_http_loopback=settings.allow_http_loopback)
     if location.path is not None:
         _, real = files.confine(location.path or "", settings.files_roots, member)
         if not Path(real).exists():
@@ -122,7 +122,7 @@ def create_export_job(call: Call, params: dict) -> dict:
     app_id = params["ApplicationId"]
     request = params["ExportJobRequest"]
     member = "ExportJobRequest.S3UrlPrefix"
-    target = rules.export_target(request["S3UrlPrefix"], member)
+    target = job_rules.export_target(request["S3UrlPrefix"], member)
     files.confine(target.path or "", call.state.settings.files_roots, member)
     job_id, now = new_id(), now_iso()
     segment_id = request.get("SegmentId")

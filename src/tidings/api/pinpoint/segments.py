@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tidings.api.pinpoint.common import version_number
-from tidings.domain import segments as rules
+from tidings.domain import segments as segment_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
@@ -21,7 +21,7 @@ def _with_tags(conn, doc: dict) -> dict:
 
 def _check(conn, app_id: str, segment_id: str, request: dict, doc: dict) -> None:
     """Refuse what Pinpoint refuses, and groups that lead back to this segment."""
-    rules.check_request(request, lambda ref, version: ref == segment_id or segments.exists(conn, app_id, ref, version))
+    segment_rules.check_request(request, lambda ref, version: ref == segment_id or segments.exists(conn, app_id, ref, version))
 
     def lookup(ref: str, version: int | None) -> dict:
         if ref == segment_id and version in (None, doc["Version"]):
@@ -29,14 +29,14 @@ def _check(conn, app_id: str, segment_id: str, request: dict, doc: dict) -> None
         return segments.get(conn, app_id, ref, version)
 
     try:
-        cond = rules.condition_for(doc, lookup, datetime.now(UTC))
+        cond = segment_rules.condition_for(doc, lookup, datetime.now(UTC))
     except InvalidInput:
         raise InvalidInput(
             "WriteSegmentRequest.SegmentGroups refer back to this segment, directly or through other "
             "segments; a segment cannot include itself",
             member="WriteSegmentRequest.SegmentGroups",
         ) from None
-    rules.check_imported_alone(cond, "WriteSegmentRequest.SegmentGroups")
+    segment_rules.check_imported_alone(cond, "WriteSegmentRequest.SegmentGroups")
 
 
 def create_segment(call: Call, params: dict) -> dict:
