@@ -116,18 +116,22 @@ def _open_url(url: str, offset: int, allow_loopback: bool) -> Iterator[BinaryIO]
         stream = io.BufferedReader(response, READ_BUFFER)  # type: ignore[arg-type]
         if offset and response.status != 206:
             # The server ignored the Range header: skip what earlier chunks imported.
-            left = offset
-            while left:
-                skipped = len(stream.read(min(left, READ_BUFFER)))
-                if not skipped:
-                    break
-                left -= skipped
+            _skip(stream, offset)
         yield stream
 
 
 def _shown(url: str) -> str:
     """A URL for messages, without its query (a presigned URL's query is a credential)."""
     return url.split("?", 1)[0]
+
+
+def _skip(stream: BinaryIO, count: int) -> None:
+    """Read past ``count`` bytes of a stream that cannot seek (or fewer, if it ends first)."""
+    while count:
+        skipped = len(stream.read(min(count, READ_BUFFER)))
+        if not skipped:
+            return
+        count -= skipped
 
 
 def skip_rest(stream: BinaryIO) -> int:
@@ -195,12 +199,7 @@ def _gunzipped(compressed: BinaryIO, compressed_size: int, offset: int, name: st
     """A line-readable stream of the decompressed bytes from ``offset`` on. Offsets count
     decompressed bytes, so a resumed piece decompresses again from the start and skips."""
     stream = io.BufferedReader(_BoundedGunzip(compressed, gunzipped_limit(compressed_size), name), READ_BUFFER)
-    left = offset
-    while left:
-        skipped = len(stream.read(min(left, READ_BUFFER)))
-        if not skipped:
-            break
-        left -= skipped
+    _skip(stream, offset)
     return stream
 
 
