@@ -1,6 +1,6 @@
 """The `tidings` command.
 
-`serve` and `migrate` open the store; every other command is a client of a running server,
+`serve`, `migrate` and `keys` open the store; every other command is a client of a running server,
 as the AWS CLI is of AWS: botocore clients for Pinpoint, Lambda and Tidings' own service,
 signed with the standard credential chain, pointed at ``--endpoint-url``.
 
@@ -181,6 +181,8 @@ def serve(log_level: LogLevel = LogLevelOption, **options: typing.Any) -> None:
             application = build_app(settings)
     except SandboxUnavailable as exc:
         raise Failure(str(exc)) from None
+    except TidingsError as error:  # e.g. a master key that is not 32 bytes of base64
+        raise Failure(error.message) from None
     if settings.root_key is None:
         try:
             made = first_start_root(application.state.db, application.state.sealer, settings.host)
@@ -774,20 +776,29 @@ def _sealer(db, data_dir: str):
     """The server's sealer. A store that already holds sealed secrets needs the master key
     they were sealed with: one made here (a wrong --data-dir) would seal keys the server
     cannot open."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
+    from tidings.auth.keys import sealing_purpose
+    from tidings.domain.errors import TidingsError
     from tidings.store import schema
     from tidings.store.sealing import MASTER_KEY_ENV, MASTER_KEY_FILE, load_sealer
 
+    with db.read() as conn:
+        sample = conn.execute(select(schema.access_keys.c.access_key_id, schema.access_keys.c.secret).limit(1)).first()
+    wrong = (
+        f"this store's keys are sealed with another master key: pass the server's --data-dir "
+        f"(TIDINGS_DATA_DIR) or set {MASTER_KEY_ENV} as the server has it"
+    )
+    if sample is None:
+        return load_sealer(data_dir)
     if not os.environ.get(MASTER_KEY_ENV) and not (Path(data_dir) / MASTER_KEY_FILE).exists():
-        with db.read() as conn:
-            sealed = conn.execute(select(func.count()).select_from(schema.access_keys)).scalar_one()
-        if sealed:
-            raise Failure(
-                f"{Path(data_dir) / MASTER_KEY_FILE} does not exist, and this store's keys are sealed with a "
-                f"master key: pass the server's --data-dir (TIDINGS_DATA_DIR) or set {MASTER_KEY_ENV}"
-            )
-    return load_sealer(data_dir)
+        raise Failure(f"{Path(data_dir) / MASTER_KEY_FILE} does not exist, and {wrong}")
+    sealer = load_sealer(data_dir)
+    try:
+        sealer.open(sample.secret, sealing_purpose(sample.access_key_id))
+    except TidingsError:
+        raise Failure(wrong) from None
+    return sealer
 
 
 @keys_app.command("create")
@@ -820,7 +831,7 @@ def keys_create(
     else:
         typer.echo(pair.export_lines())
     if policy is None:
-        _fail(f"note: key {name!r} has no policy, so it may do nothing yet; make it again with --policy FILE")
+        _fail(f"note: key {name!r} has no policy, so it may do nothing yet; delete it (tidings keys delete NAME) and create it again with --policy FILE")
 
 
 @keys_app.command("list")

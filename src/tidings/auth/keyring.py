@@ -8,6 +8,7 @@ a flood of made-up ids costs one read a second, not one per request.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,9 +17,12 @@ import orjson
 
 from tidings.auth.identity import Identity
 from tidings.auth.keys import sealing_purpose
+from tidings.domain.errors import TidingsError
 from tidings.store import keys as stored
 from tidings.store.db import Database
 from tidings.store.sealing import Sealer
+
+log = logging.getLogger("tidings.auth")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,14 @@ class KeyRing:
         opened: dict[tuple[str, str], str] = {}
         for row in rows:
             handle = (row.access_key_id, row.sealed_secret)
-            secret = self._opened.get(handle) or self._sealer.open(row.sealed_secret, sealing_purpose(row.access_key_id))
+            secret = self._opened.get(handle)
+            if secret is None:
+                try:
+                    secret = self._sealer.open(row.sealed_secret, sealing_purpose(row.access_key_id))
+                except TidingsError as error:
+                    # Sealed under another master key: that key cannot sign, the others still can.
+                    log.error("access key %r cannot be used: %s", row.name, error.message)
+                    continue
             opened[handle] = secret
             policy = orjson.loads(row.policy) if row.policy else None
             keys[row.access_key_id] = Key(Identity(row.access_key_id, row.name, row.is_root, policy), secret)

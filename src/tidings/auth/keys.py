@@ -10,13 +10,13 @@ without one).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
 
 import orjson
 
+from tidings.domain import addresses
 from tidings.domain.errors import Conflict, InvalidInput, NotFound
 from tidings.domain.iam import check_identity_policy
 from tidings.store import keys as stored
@@ -102,9 +102,4 @@ def first_start_root(db: Database, sealer: Sealer, host: str) -> KeyPair | None:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return addresses.is_loopback_host(host.strip("[]"))

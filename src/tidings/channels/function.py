@@ -20,16 +20,10 @@ class FunctionChannel:
 
     def authorize(self, reference: str, campaign_arn: str) -> tuple[FunctionRecord | None, str | None]:
         """The function a campaign names, or why the campaign may not invoke it."""
-        record, problem = self.find(reference)
-        if record is None:
-            return None, problem
-        return self.permit(record, campaign_arn)
-
-    def find(self, reference: str) -> tuple[FunctionRecord | None, str | None]:
-        """The function ``reference`` names, or why there is none."""
+        region, account = self.settings.region, self.settings.account_id
         try:
-            ref = function_rules.parse_ref(reference, self.settings.region, self.settings.account_id)
-            return self.functions.load(ref.name), None
+            ref = function_rules.parse_ref(reference, region, account)
+            record = self.functions.load(ref.name)
         except NotFound as exc:
             return None, (
                 f"function {reference!r} does not exist ({exc}); create it with aws lambda create-function "
@@ -37,10 +31,6 @@ class FunctionChannel:
             )
         except TidingsError as exc:  # a malformed reference
             return None, f"function {reference!r} cannot be used: {exc}"
-
-    def permit(self, record: FunctionRecord, campaign_arn: str) -> tuple[FunctionRecord | None, str | None]:
-        """``record`` when its resource policy lets the campaign invoke it, else why not."""
-        region, account = self.settings.region, self.settings.account_id
         arn = self.functions.arn(record.name)
         decision = delivery.invoke_permission(
             record.policy, function_arn=arn, campaign_arn=campaign_arn, region=region, account=account

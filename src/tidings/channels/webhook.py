@@ -283,7 +283,7 @@ def check_ownership(
         ) from None
     if got is None:
         return
-    log.info("webhook ownership check of %s failed: %s", url, got)
+    log.info("webhook ownership check of %s failed: %s", url.split("?", 1)[0], got)  # a query may hold a token
     raise InvalidInput(
         f"Received an invalid response from the resource at {member} {url}: a HEAD request must "
         f"answer 2xx with header {OWNERSHIP_HEADER}: {account_id}; the server skips this check "

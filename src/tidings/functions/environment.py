@@ -143,6 +143,11 @@ class Environment:
                 pass_fds=(child.fileno(),),
                 start_new_session=True,  # its own process group, killed as a whole
             )
+        except BaseException:
+            # Nothing started: the socket, the cgroup and the temp dir go with it.
+            parent.close()
+            await self.stop()
+            raise
         finally:
             child.close()
         self.reader, self.writer = await asyncio.open_unix_connection(sock=parent, limit=2**24)

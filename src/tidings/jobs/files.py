@@ -52,9 +52,9 @@ def confine(path: str, roots: tuple[str, ...], member: str) -> tuple[str, str]:
     for root in roots:
         if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
             return root, real
-    shown = path if real == path else f"{path} (which leads to {real})"
+    # Where a link outside the roots leads is the host's business, not the caller's.
     raise Outside(
-        f"{member} {shown} is outside the directories the server may use ({os.pathsep.join(roots)}); "
+        f"{member} {path} is outside the directories the server may use ({os.pathsep.join(roots)}); "
         f"put the file there, or ask the operator to add its directory to {ROOT_FLAG}",
         member=member,
     )

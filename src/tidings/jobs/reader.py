@@ -33,7 +33,7 @@ from tidings.domain import endpoints as endpoint_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
-from tidings.jobs.sources import LINE_LIMIT, SourceError, is_gzip_file, open_piece, skip_rest
+from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
 
 CHUNK_ROWS = 5000
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -287,7 +287,8 @@ def _csv_chunks(stream: BinaryIO, task: dict, check: ItemCheck, shape: Any) -> I
 def wants_helper(piece: dict, offset: int) -> bool:
     """Whether enough is left to parse to be worth a process. Offsets count decompressed
     bytes, so a gzipped piece's size is taken times the expansion endpoint JSON usually has
-    (an S3 object is taken as gzipped by its .gz name: its bytes are not read here)."""
+    (a piece is taken as gzipped by its .gz name: its bytes are read only where the piece is
+    opened, inside --files-root)."""
     if "key" in piece:
         size, gzipped = piece["size"], piece["key"].endswith(".gz")
     elif "path" in piece:
@@ -295,7 +296,7 @@ def wants_helper(piece: dict, offset: int) -> bool:
             size = os.path.getsize(piece["path"])
         except OSError:
             return False
-        gzipped = is_gzip_file(piece["path"])
+        gzipped = piece["path"].endswith(".gz")
     else:
         return False
     if gzipped:

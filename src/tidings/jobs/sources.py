@@ -158,15 +158,6 @@ def gunzipped_limit(compressed_size: int) -> int:
     return compressed_size * MAX_GZIP_RATIO + GZIP_ALLOWANCE
 
 
-def is_gzip_file(path: str) -> bool:
-    """Decided by the first two bytes (gzip's magic number), whatever the file is called."""
-    try:
-        with open(path, "rb") as head:
-            return head.read(2) == GZIP_MAGIC
-    except OSError:
-        return False  # the plain branch reports why it cannot be read
-
-
 class _BoundedGunzip(io.RawIOBase):
     """The decompressed bytes of a gzip stream (several members included), refusing to
     produce more than ``limit`` of them."""

@@ -46,8 +46,8 @@ class Sealer:
             return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], purpose.encode()).decode()
         except InvalidTag:
             raise TidingsError(
-                f"a stored secret ({purpose}) does not open with this server's master key; "
-                f"start the server with the {MASTER_KEY_ENV} or {MASTER_KEY_FILE} it was sealed with"
+                f"a stored secret does not open with this server's master key; start the server "
+                f"with the {MASTER_KEY_ENV} or {MASTER_KEY_FILE} it was sealed with"
             ) from None
 
 

@@ -77,9 +77,7 @@ def _check_functions(call: Call, app_id: str, request: dict, campaign_arn: str, 
     with call.state.db.read() as conn:
         app_settings = apps.get(conn, app_id).settings
     for via, reference in delivery.function_references(request, app_settings):
-        record, problem = engine.function_channel.find(reference)
-        if record is not None:
-            record, problem = engine.function_channel.permit(record, campaign_arn)
+        _, problem = engine.function_channel.authorize(reference, campaign_arn)
         if problem is None:
             continue
         if created:
@@ -138,7 +136,9 @@ def update_campaign(call: Call, params: dict) -> dict:
         campaign_rules.check_campaign(
             merged, now=datetime.now(UTC), previous=stored, allow_http_loopback=settings.allow_http_loopback
         )
-        if not merged.get("IsPaused"):
+        # Only a write of the Schedule, or a resume, starts a run (campaign_rules.after_update).
+        resumed = stored.get("IsPaused") and changes.get("IsPaused") is False
+        if not merged.get("IsPaused") and ("Schedule" in changes or resumed):
             _check_functions(call, app_id, merged, stored_doc["Arn"], created=False)
         _check_ownership(call, merged, previous=stored)
 

@@ -12,7 +12,7 @@ from tidings.wire.app import Call
 def list_send_records(call: Call, params: dict) -> dict:
     app_id, campaign_id = params["ApplicationId"], params.get("CampaignId")
     size = params.get("PageSize", DEFAULT_PAGE_SIZE)
-    after = decode_token(params.get("NextToken"), 3, member="NextToken")
+    after = decode_token(params.get("NextToken"), 3, member="NextToken", kinds=(str, str, str))
     with call.state.db.read() as conn:
         apps.get(conn, app_id)
         if campaign_id is not None:
