@@ -67,10 +67,13 @@ def refusal_hint(rule: Rule) -> str:
 def check_url(url: str, member: str, *, allow_loopback: bool) -> None:
     """Refuse, at write time, a URL whose host is or resolves to a refused address. A name
     that does not resolve now passes: it is checked again on every connection."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a bracketed host that is no IPv6 address, a port out of range
+        raise InvalidInput(f"{member} {url} is not a URL Tidings can use: {exc}", member=member) from None
+    try:
         resolve(host, port, allow_loopback=allow_loopback)
     except AddressRefused as refused:
         raise InvalidInput(

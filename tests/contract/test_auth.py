@@ -305,3 +305,17 @@ def test_a_non_loopback_address_without_a_key_refuses_to_start(database_url, tmp
         assert "TIDINGS_ACCESS_KEY_ID" in done.stderr
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_an_unsigned_body_is_refused_before_it_is_read(server):
+    """Without a key the server takes in no body: the 403 comes while the body is still owed
+    (a caller cannot make it hold 70 MB per connection)."""
+    head = (
+        "POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 62914560\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"{" * 1024)  # 1 KB of the 60 MB it announced
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b"MissingAuthenticationTokenException" in answer

@@ -217,3 +217,40 @@ def test_a_policy_a_key_cannot_carry_is_refused_naming_the_element(server, tmp_p
     assert made.returncode != 0
     assert "Statement[0] has a Principal" in made.stderr
     assert "AccessKeyId" not in made.stdout
+
+
+def test_files_under_the_files_root_need_their_own_permission(server, pinpoint, tmp_path):
+    """Files under --files-root are shared by every app: a key limited to its app reads or
+    writes there only where its policy grants tidings:ReadFiles / tidings:WriteFiles."""
+    from tests.jobs import minimal_rows, wait_for_job, write_lines
+
+    mine = pinpoint.create_app(CreateApplicationRequest={"Name": "mine"})["ApplicationResponse"]["Id"]
+    ours = Path(server.files_root).resolve() / f"files-{uuid.uuid4().hex[:8]}"
+    (ours / "mine").mkdir(parents=True)
+    (ours / "theirs").mkdir()
+    write_lines(ours / "mine" / "a.json", minimal_rows(2, "mine"))
+    write_lines(ours / "theirs" / "b.json", minimal_rows(2, "theirs"))
+    files = f"arn:aws:tidings:{REGION}:{ACCOUNT}:files"
+    app_only = {"Effect": "Allow", "Action": "mobiletargeting:*", "Resource": [f"{MT}:apps/{mine}", f"{MT}:apps/{mine}/*"]}
+    name, pair = make_key(server, tmp_path, app_only)
+    client = scoped(server, "pinpoint", pair)
+
+    def import_from(path: Path) -> dict:
+        request = {"Format": "JSON", "S3Url": path.as_uri(), "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/import"}
+        return client.create_import_job(ApplicationId=mine, ImportJobRequest=request)["ImportJobResponse"]
+
+    status, message = denied(import_from, ours / "theirs" / "b.json")
+    assert status == 403 and "tidings:ReadFiles" in message and f"{files}{ours}/theirs/b.json" in message
+    export = {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/export", "S3UrlPrefix": (ours / "theirs" / "out").as_uri()}
+    status, message = denied(client.create_export_job, ApplicationId=mine, ExportJobRequest=export)
+    assert "tidings:WriteFiles" in message
+
+    # Granted for its own folder: that folder works, the other does not.
+    grant = {"Effect": "Allow", "Action": ["tidings:ReadFiles", "tidings:WriteFiles"], "Resource": f"{files}{ours}/mine/*"}
+    _, pair = make_key(server, tmp_path, app_only, grant)
+    client = scoped(server, "pinpoint", pair)
+    job = import_from(ours / "mine" / "a.json")
+    assert wait_for_job(server.client("pinpoint"), mine, job["Id"])["JobStatus"] == "COMPLETED"
+    denied(import_from, ours / "theirs" / "b.json")
+    mine_out = {**export, "S3UrlPrefix": (ours / "mine" / "out").as_uri()}
+    assert client.create_export_job(ApplicationId=mine, ExportJobRequest=mine_out)["ExportJobResponse"]["Id"]

@@ -7,7 +7,9 @@ must see nothing."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -305,7 +307,10 @@ def test_a_link_inside_the_root_that_leads_out_is_refused(rooted_app, rooted_dir
     link = root / "link.json"
     if not link.is_symlink():
         link.symlink_to(secret)
-    refused(lambda: import_job(client, app_id, link), "outside", str(secret))
+    message = refused(lambda: import_job(client, app_id, link), "outside")
+    assert str(secret) not in message  # where a link leads is the host's business
+    message = refused(lambda: import_job(client, app_id, Path("/proc/self/cwd")), "outside")
+    assert os.getcwd() not in message.replace("/proc/self/cwd", "")
     # A linked directory the same.
     linked_dir = root / "linked-dir"
     if not linked_dir.is_symlink():
@@ -349,3 +354,12 @@ def test_exports_are_written_inside_the_root_only(rooted_app, rooted_dirs):
     assert done["JobStatus"] == "COMPLETED" and done["TotalProcessed"] == 3
     assert len((root / "exports" / "new" / job["Id"] / "part-00000.json").read_text().splitlines()) == 3
     assert not any(elsewhere.rglob("part-*.json"))
+
+
+@pytest.mark.parametrize("url", ["https://[::1/x", "https://[x]/x", "https://hooks.example.org:99999/x"])
+def test_a_url_that_does_not_parse_is_a_bad_request(pinpoint_guarded, guarded_app, url):
+    app_id, segment_id = guarded_app
+    request = {"Format": "JSON", "S3Url": url, "RoleArn": ROLE}
+    refused(lambda: pinpoint_guarded.create_import_job(ApplicationId=app_id, ImportJobRequest=request), "is not a URL")
+    campaign = webhook_campaign(segment_id, url)
+    refused(lambda: pinpoint_guarded.create_campaign(ApplicationId=app_id, WriteCampaignRequest=campaign), "is not a URL")

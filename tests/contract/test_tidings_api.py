@@ -54,10 +54,12 @@ def test_send_records_come_in_pages_that_add_up_to_the_run(pinpoint, lambda_clie
     by_activity = tidings.list_send_records(ApplicationId=app_id, ActivityId=activity["Id"])["Records"]
     assert by_activity == records
 
-    with pytest.raises(ClientError) as caught:
-        tidings.list_send_records(ApplicationId=app_id, NextToken="not-a-token")
-    status, code, message = _error(caught)
-    assert (status, code) == (400, "BadRequestException") and "NextToken" in message
+    forged = base64.urlsafe_b64encode(b"[1, [2], null]").decode().rstrip("=")  # right width, wrong types
+    for token in ("not-a-token", forged):
+        with pytest.raises(ClientError) as caught:
+            tidings.list_send_records(ApplicationId=app_id, NextToken=token)
+        status, code, message = _error(caught)
+        assert (status, code) == (400, "BadRequestException") and "NextToken" in message
     with pytest.raises(ClientError) as caught:
         tidings.list_send_records(ApplicationId=app_id, CampaignId="nope")
     assert _error(caught)[:2] == (404, "NotFoundException") and "'nope'" in _error(caught)[2]

@@ -314,3 +314,31 @@ def test_idle_environments_are_reaped(quickly_reaping):
     processes.wait_until_gone(started, "idle environments", timeout=15)
     response, _, log = invoke(client, name, {})
     assert "FunctionError" not in response and "Init Duration" in log  # a cold start again
+
+
+def test_a_functions_variables_reach_only_the_sandbox(sandboxed):
+    """A function's Environment.Variables are its own: the processes on the host that start
+    its sandbox (a shell, bubblewrap) never run with them, or LD_PRELOAD and friends would
+    load the function's code on the host before any namespace exists."""
+    client = sandboxed.client("lambda")
+    marker = f"only-inside-{uuid.uuid4().hex}"
+    name = create(client, "python3.11", Environment={"Variables": {"LD_PRELOAD": f"/nonexistent/{marker}.so"}})
+    response, result, _ = invoke(client, name, {})
+    assert "FunctionError" not in response, result
+
+    starters = []
+    pending = [sandboxed.process.pid]
+    while pending:
+        pid = pending.pop()
+        for child in processes.children(pid):
+            pending.append(child)
+            try:
+                program = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
+                environ = Path(f"/proc/{child}/environ").read_bytes()
+            except OSError:
+                continue  # ended meanwhile
+            if os.path.basename(program) in (b"bwrap", b"sh"):
+                starters.append((child, environ))
+    assert starters, "no sandbox processes found under the server"
+    for pid, environ in starters:
+        assert marker.encode() not in environ, pid

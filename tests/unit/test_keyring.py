@@ -49,3 +49,14 @@ def test_keys_appear_and_vanish_and_misses_are_rate_limited(tmp_path):
         time.sleep(2.05)
         assert ring.find(made.access_key_id) is None
         assert len(reads) == 3
+
+
+def test_a_key_sealed_under_another_master_key_is_left_out_and_the_others_still_work(tmp_path):
+    with migrated_store("sqlite", tmp_path) as db:
+        ours, theirs = Sealer(bytes(32)), Sealer(bytes(range(32)))
+        good = keys.create(db, ours, "good")
+        stray = keys.create(db, theirs, "stray")  # made with a wrong --data-dir
+        ring = KeyRing(db, ours, None)
+        found = ring.find(good.access_key_id)
+        assert found is not None and found.secret == good.secret_access_key
+        assert ring.find(stray.access_key_id) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
@@ -9,7 +10,7 @@ from starlette.requests import Request
 
 from tidings.auth import sigv4
 from tidings.auth.identity import Identity
-from tidings.auth.keyring import KeyRing
+from tidings.auth.keyring import Key, KeyRing
 
 
 class Authenticator:
@@ -17,8 +18,10 @@ class Authenticator:
         self.keys = keys
         self.region = region
 
-    async def identify(self, request: Request, signing_name: str, body: bytes) -> Identity:
-        """The identity whose key signed ``request`` for ``signing_name``; a 403 error otherwise."""
+    async def claim(self, request: Request) -> Claimed:
+        """What a request claims, checked before its body is read: a well-formed signature by a
+        key this server knows (else a 403), so that a caller without a key cannot make the
+        server take in a body at all."""
         scope = request.scope
         signed = sigv4.Request(
             method=request.method,
@@ -30,7 +33,7 @@ class Authenticator:
                 (name.decode("latin-1").lower(), value.decode("utf-8", "surrogateescape"))
                 for name, value in scope["headers"]
             ],
-            body=body,
+            body=b"",
         )
         claim = sigv4.parse(signed)
         if self.keys.cached(claim.access_key_id):
@@ -39,5 +42,18 @@ class Authenticator:
             key = await run_in_threadpool(self.keys.find, claim.access_key_id)
         if key is None:
             raise sigv4.unrecognized()
-        sigv4.verify(signed, claim, key.secret, region=self.region, service=signing_name, now=datetime.now(UTC))
-        return key.identity
+        return Claimed(signed, claim, key)
+
+    def identify(self, claimed: Claimed, signing_name: str, body: bytes) -> Identity:
+        """The identity whose key signed the request for ``signing_name``; a 403 error otherwise."""
+        signed = replace(claimed.signed, body=body)
+        now = datetime.now(UTC)
+        sigv4.verify(signed, claimed.claim, claimed.key.secret, region=self.region, service=signing_name, now=now)
+        return claimed.key.identity
+
+
+@dataclass(frozen=True)
+class Claimed:
+    signed: sigv4.Request
+    claim: sigv4.Claim
+    key: Key

@@ -43,18 +43,41 @@ def authorize(
             "action to this operation yet, so only the root key may call it",
             code="AccessDeniedException",
         )
+    authorize_action(
+        identity, permission.action, permission.resource, region=region, account=account,
+        source_ip=source_ip, secure_transport=secure_transport, now=now,
+    )  # fmt: skip
+
+
+def authorize_action(
+    identity: Identity,
+    action: str,
+    resource: str,
+    *,
+    region: str,
+    account: str,
+    source_ip: str | None = None,
+    secure_transport: bool | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Raise a 403 AccessDeniedException unless ``identity``'s policy allows ``action`` on
+    ``resource``: for each operation (``authorize``), and for what an operation reaches besides
+    its own resource (files under --files-root)."""
+    if identity.is_root:
+        return
+    user = user_arn(account, identity.name)
     context = request_context(
         identity, account=account, region=region, source_ip=source_ip,
         secure_transport=secure_transport, now=now or datetime.now(UTC),
     )  # fmt: skip
-    decision = evaluate_identity(identity.policy, permission.action, permission.resource, context)
+    decision = evaluate_identity(identity.policy, action, resource, context)
     if decision.allowed:
         return
-    refused = f"User: {user} is not authorized to perform: {permission.action} on resource: {permission.resource}"
+    refused = f"User: {user} is not authorized to perform: {action} on resource: {resource}"
     if decision.effect == "Deny":
         message = f"{refused} with an explicit deny in an identity-based policy"
     else:
-        message = f"{refused} because no identity-based policy allows the {permission.action} action"
+        message = f"{refused} because no identity-based policy allows the {action} action"
     raise Forbidden(message, code="AccessDeniedException")
 
 

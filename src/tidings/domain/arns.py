@@ -22,6 +22,22 @@ def child_arn(region: str, account: str, app_id: str, kind: str, child_id: str) 
     return f"{app_arn(region, account, app_id)}/{kind}/{child_id}"
 
 
+# What an import or export job reaches besides its app, authorized with the key's policy:
+# files under --files-root (tidings:ReadFiles / tidings:WriteFiles) and S3 objects read with
+# the server's own AWS credentials (s3:GetObject).
+READ_FILES, WRITE_FILES, READ_S3 = "tidings:ReadFiles", "tidings:WriteFiles", "s3:GetObject"
+
+
+def files_arn(region: str, account: str, path: str) -> str:
+    """A file or directory on the server, e.g. arn:aws:tidings:us-east-1:000000000000:files/srv/x.json."""
+    return f"arn:aws:tidings:{region}:{account}:files{path}"
+
+
+def s3_arn(bucket: str, prefix: str) -> str:
+    """Objects of ``bucket`` whose keys start with ``prefix``, as S3 spells them in policies."""
+    return f"arn:aws:s3:::{bucket}/{prefix}*"
+
+
 @dataclass(frozen=True)
 class PinpointArn:
     region: str

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import orjson
 
-from tidings.functions.sandbox import RUNTIME_DIR, TASK_ROOT, TMP_DIR, Cgroup, Sandbox
+from tidings.functions.sandbox import (
+    HOST_ENVIRONMENT,
+    RUNTIME_DIR,
+    TASK_ROOT,
+    TMP_DIR,
+    Cgroup,
+    Sandbox,
+    environment_arguments,
+)
 
 HEADER = struct.Struct(">III")
 BOOTSTRAP_DIR = Path(__file__).with_name("bootstrap")
@@ -121,14 +129,23 @@ class Environment:
         parent, child = socket.socketpair()
         started = time.perf_counter()
         sandbox = self.spec.sandbox
+        passed = [child.fileno()]
+        env_read = None
         try:
             # The bootstrap learns the socket's descriptor from its last argument.
             if sandbox is None:
                 command = [*self.spec.command, str(child.fileno())]
-                paths = (str(self.spec.code_dir), str(BOOTSTRAP_DIR), str(self.tmp_dir))
+                env = _lambda_variables(self.spec, str(self.spec.code_dir), str(BOOTSTRAP_DIR), str(self.tmp_dir), self.stream_name)
             else:
-                command = sandbox.command(self.spec.command, self.spec.code_dir, self.tmp_dir, child.fileno())
-                paths = (TASK_ROOT, RUNTIME_DIR, TMP_DIR)
+                # The function's variables go to the sandbox alone, through a pipe bubblewrap
+                # reads; the processes that start it get a fixed environment.
+                variables = _lambda_variables(self.spec, TASK_ROOT, RUNTIME_DIR, TMP_DIR, self.stream_name)
+                env_read, env_write = os.pipe()
+                with os.fdopen(env_write, "wb") as out:  # at most a few KB: within the pipe's buffer
+                    out.write(environment_arguments(variables))
+                passed.append(env_read)
+                command = sandbox.command(self.spec.command, self.spec.code_dir, self.tmp_dir, child.fileno(), env_read)
+                env = dict(HOST_ENVIRONMENT)
                 if sandbox.memory is not None:
                     self.cgroup = sandbox.memory.create(self.id, self.spec.memory_mb)
                     # Into the cgroup before bubblewrap forks, so every process of it is counted.
@@ -136,11 +153,11 @@ class Environment:
             self.process = await asyncio.create_subprocess_exec(
                 *command,
                 cwd=self.spec.code_dir,
-                env=_lambda_variables(self.spec, *paths, self.stream_name),
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=(child.fileno(),),
+                pass_fds=tuple(passed),
                 start_new_session=True,  # its own process group, killed as a whole
             )
         except BaseException:
@@ -150,6 +167,8 @@ class Environment:
             raise
         finally:
             child.close()
+            if env_read is not None:
+                os.close(env_read)
         self.reader, self.writer = await asyncio.open_unix_connection(sock=parent, limit=2**24)
         self._pumps = [
             asyncio.create_task(self._pump(self.process.stdout)),

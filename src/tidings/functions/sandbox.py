@@ -104,13 +104,17 @@ class Sandbox:
             "--dev", "/dev",
         ]  # fmt: skip
 
-    def command(self, command: tuple[str, ...], code_dir: Path, tmp_dir: Path, fd: int) -> list[str]:
+    def command(
+        self, command: tuple[str, ...], code_dir: Path, tmp_dir: Path, fd: int, env_fd: int
+    ) -> list[str]:
         """``command`` (interpreter, its flags, bootstrap script: see runtimes.command_for) run
         inside a sandbox whose /var/task is ``code_dir`` and /tmp is ``tmp_dir``; ``fd`` stays
         open across. The interpreter runs from its real path (a virtualenv's python links to
-        its base installation, which is all the bootstrap needs)."""
+        its base installation, which is all the bootstrap needs). ``env_fd`` holds the
+        environment's settings as bubblewrap arguments (see :func:`environment_arguments`):
+        read from a pipe, they never show on a host command line."""
         interpreter = os.path.realpath(command[0])
-        args = [*self._bwrap_args()]
+        args = [*self._bwrap_args(), "--args", str(env_fd)]
         installation = Path(interpreter).parent.parent  # the directory above its bin/
         if not installation.is_relative_to("/usr"):
             args += ["--ro-bind", str(installation), str(installation)]
@@ -125,6 +129,21 @@ class Sandbox:
             interpreter, *command[1:-1], f"{RUNTIME_DIR}/{Path(command[-1]).name}", str(fd),
         ]  # fmt: skip
         return args
+
+
+# What the host-side processes that start a sandbox (a shell, bubblewrap) get as their
+# environment: nothing a function chose. Loader variables (LD_PRELOAD...) set by a function
+# would otherwise run its code on the host before any namespace exists.
+HOST_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def environment_arguments(variables: dict[str, str]) -> bytes:
+    """A function environment's variables as bubblewrap's ``--args`` input (NUL-separated):
+    the sandbox starts with these and nothing else of the host's."""
+    args = ["--clearenv"]
+    for name, value in variables.items():
+        args += ["--setenv", name, value]
+    return b"".join(arg.encode("utf-8", "surrogateescape") + b"\0" for arg in args)
 
 
 def _system_binds() -> list[str]:

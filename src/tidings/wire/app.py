@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from tidings import __version__
 from tidings.auth.authenticate import Authenticator
-from tidings.auth.authorize import authorize
+from tidings.auth.authorize import authorize, authorize_action
 from tidings.auth.identity import Identity
 from tidings.domain.errors import TidingsError
 from tidings.wire.body import BODY_TIMEOUT_S, read_body
@@ -32,14 +32,32 @@ HEALTH_PATH = "/health"
 class Call:
     """What a handler learns about the request besides its params."""
 
-    __slots__ = ("request_id", "operation", "headers", "state", "identity")
+    __slots__ = ("request_id", "operation", "headers", "state", "identity", "source_ip", "secure_transport")
 
-    def __init__(self, request_id: str, operation: str, headers: dict[str, str], state: Any, identity: Identity):
+    def __init__(
+        self,
+        request_id: str,
+        operation: str,
+        headers: dict[str, str],
+        state: Any,
+        identity: Identity,
+        source_ip: str | None = None,
+        secure_transport: bool | None = None,
+    ):
         self.request_id = request_id
         self.operation = operation
         self.headers = headers
         self.state = state  # the application's shared services (store, settings, ...)
         self.identity = identity  # whose key signed the request
+        self.source_ip, self.secure_transport = source_ip, secure_transport
+
+    def require(self, action: str, resource: str) -> None:
+        """Authorize what the operation reaches besides its own resource (403 otherwise)."""
+        settings = self.state.settings
+        authorize_action(
+            self.identity, action, resource, region=settings.region, account=settings.account_id,
+            source_ip=self.source_ip, secure_transport=self.secure_transport,
+        )  # fmt: skip
 
 
 class WireApp:
@@ -113,18 +131,20 @@ class WireApp:
                     code=service.errors.codes["unsupported"],
                 )
             headers = {k.lower(): v for k, v in request.headers.items()}
+            claimed = await self.authenticator.claim(request)
             limit = service.errors.body_limit(operation.name, headers)
             body = await read_body(request, limit, operation.name, self.body_timeout_s)
-            identity = await self.authenticator.identify(request, service.model.signing_name, body)
+            identity = self.authenticator.identify(claimed, service.model.signing_name, body)
             params = parse_request(operation, labels, query, headers, body)
             settings = self.state.settings
+            source_ip = request.client.host if request.client else None
+            secure = request.url.scheme == "https"
             authorize(
                 identity, service.title, operation.name, params,
                 region=settings.region, account=settings.account_id,
-                source_ip=request.client.host if request.client else None,
-                secure_transport=request.url.scheme == "https",
+                source_ip=source_ip, secure_transport=secure,
             )  # fmt: skip
-            call = Call(request_id, operation.name, headers, self.state, identity)
+            call = Call(request_id, operation.name, headers, self.state, identity, source_ip, secure)
             if inspect.iscoroutinefunction(handler):
                 output = await handler(call, params)
             else:

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import Row
 
 from tidings import outbound
+from tidings.domain import arns
 from tidings.domain import jobs as job_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
@@ -59,8 +60,15 @@ def create_import_job(call: Call, params: dict) -> dict:
         # Before the scheme rules, so that a refused address is named even over plain http.
         outbound.check_url(request["S3Url"], member, allow_loopback=settings.allow_http_loopback)
     location = job_rules.import_source(request["S3Url"], member, allow_http_loopback=settings.allow_http_loopback)
+    if location.bucket is not None:
+        # Read with the server's own AWS credentials: which buckets a key may import from is
+        # its policy's say.
+        call.require(arns.READ_S3, arns.s3_arn(location.bucket, location.prefix))
     if location.path is not None:
         _, real = files.confine(location.path or "", settings.files_roots, member)
+        # Files under --files-root are the server's, shared by every app: reading them is a
+        # permission of its own, which a key's policy may grant for some paths only.
+        call.require(arns.READ_FILES, arns.files_arn(settings.region, settings.account_id, real))
         if not Path(real).exists():
             raise InvalidInput(
                 f"{member}: {location.path} does not exist on the Tidings server; the file (or "
@@ -123,7 +131,9 @@ def create_export_job(call: Call, params: dict) -> dict:
     request = params["ExportJobRequest"]
     member = "ExportJobRequest.S3UrlPrefix"
     target = job_rules.export_target(request["S3UrlPrefix"], member)
-    files.confine(target.path or "", call.state.settings.files_roots, member)
+    settings = call.state.settings
+    _, real = files.confine(target.path or "", settings.files_roots, member)
+    call.require(arns.WRITE_FILES, arns.files_arn(settings.region, settings.account_id, real))
     job_id, now = new_id(), now_iso()
     segment_id = request.get("SegmentId")
     if "SegmentVersion" in request and not segment_id:
