@@ -248,17 +248,31 @@ def test_new_configuration_stops_the_old_environments(sandboxed):
 
 def environments(server: Server, function: str | None = None) -> list[int]:
     """The server's live environment processes (each runs a runtime's bootstrap), all or one
-    function's."""
+    function's. A function's name is in the environment of the runtime inside the sandbox
+    only, a few processes down: each environment's descendants are looked through."""
     found = []
     for pid in processes.children(server.process.pid):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"_bootstrap." in command and (function is None or f"AWS_LAMBDA_FUNCTION_NAME={function}".encode() in variables):
+        if b"_bootstrap." in command and (function is None or _runs(pid, function)):
             found.append(pid)
     return found
+
+
+def _runs(pid: int, function: str) -> bool:
+    wanted = f"AWS_LAMBDA_FUNCTION_NAME={function}".encode()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            if wanted in Path(f"/proc/{current}/environ").read_bytes().split(b"\0"):
+                return True
+        except OSError:
+            continue
+        pending.extend(processes.children(current))
+    return False
 
 
 @pytest.fixture(scope="module")
