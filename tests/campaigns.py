@@ -120,3 +120,18 @@ def wait_for_status(pinpoint, app_id: str, campaign_id: str, wanted=("COMPLETED"
                 f"activities: {activities(pinpoint, app_id, campaign_id)}"
             )
         time.sleep(0.1)
+
+
+def run_custom_campaign(pinpoint, app_id: str, uri: str, data: str = "x") -> str:
+    """Run a one-off campaign of everyone through the custom channel at ``uri`` (a function
+    or a webhook) and wait until it completes; its id."""
+    request = {
+        "Name": "custom",
+        "SegmentId": everyone_segment(pinpoint, app_id),
+        "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
+        "MessageConfiguration": {"CustomMessage": {"Data": data}},
+        "CustomDeliveryConfiguration": {"DeliveryUri": uri},
+    }
+    campaign = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+    return campaign["Id"]

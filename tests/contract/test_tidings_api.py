@@ -12,7 +12,7 @@ from tests.campaigns import (
     add_endpoints,
     everyone_segment,
     recording_channel,
-    wait_for_status,
+    run_custom_campaign,
 )
 
 
@@ -29,15 +29,7 @@ def _error(caught: pytest.ExceptionInfo) -> tuple[int, str, str]:
 def test_send_records_come_in_pages_that_add_up_to_the_run(pinpoint, lambda_client, tidings, app_id, tmp_path):
     name, _ = recording_channel(lambda_client, tmp_path, "paged")
     ids = add_endpoints(pinpoint, app_id, 7)
-    request = {
-        "Name": "paged",
-        "SegmentId": everyone_segment(pinpoint, app_id),
-        "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
-        "MessageConfiguration": {"CustomMessage": {"Data": "x"}},
-        "CustomDeliveryConfiguration": {"DeliveryUri": name},
-    }
-    campaign = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
-    wait_for_status(pinpoint, app_id, campaign["Id"])
+    campaign = {"Id": run_custom_campaign(pinpoint, app_id, name)}
     [activity] = activities(pinpoint, app_id, campaign["Id"])
 
     pages = list(

@@ -21,7 +21,7 @@ import pytest
 import trustme
 from sqlalchemy import insert, select
 
-from tests.campaigns import activities, add_endpoints, everyone_segment, wait_for_status
+from tests.campaigns import activities, add_endpoints, run_custom_campaign
 from tests.conftest import Server
 from tests.services import BACKENDS, read_store, store_url
 from tests.webhooks import Receiver, webhook_secret
@@ -61,20 +61,6 @@ def receiver(ca) -> Iterator[Receiver]:
         yield receiver
 
 
-def run_campaign(pinpoint, app_id: str, url: str) -> str:
-    """Deliver one campaign to ``url`` and wait until it completes; its id."""
-    request = {
-        "Name": "signed",
-        "SegmentId": everyone_segment(pinpoint, app_id),
-        "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
-        "MessageConfiguration": {"CustomMessage": {"Data": "signed"}},
-        "CustomDeliveryConfiguration": {"DeliveryUri": url},
-    }
-    campaign = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
-    wait_for_status(pinpoint, app_id, campaign["Id"])
-    return campaign["Id"]
-
-
 def posts_of(receiver: Receiver, campaign_id: str) -> list:
     return [post for post in receiver.posts if post.json["CampaignId"] == campaign_id]
 
@@ -84,7 +70,7 @@ def test_every_post_of_a_run_verifies_over_tls_with_the_printed_secret(tls_serve
     receiver.fail_next(1, status=503)  # one batch is tried twice
     assert receiver.url.startswith("https://127.0.0.1:")
 
-    campaign_id = run_campaign(pinpoint, app_id, receiver.url)
+    campaign_id = run_custom_campaign(pinpoint, app_id, receiver.url, data="signed")
 
     posts = posts_of(receiver, campaign_id)
     assert len(posts) == 3 + 1
@@ -123,7 +109,7 @@ def test_during_an_overlap_both_secrets_verify_and_after_it_only_the_new(tls_ser
     new = webhook_secret(tls_server, app_id, "--rotate", "--overlap", "3600")
     assert new != old and webhook_secret(tls_server, app_id) == new
 
-    overlapping = posts_of(receiver, run_campaign(pinpoint, app_id, receiver.url))
+    overlapping = posts_of(receiver, run_custom_campaign(pinpoint, app_id, receiver.url, data="signed"))
     assert len(overlapping) == 2
     for post in overlapping:
         assert len(post.header("webhook-signature").split(" ")) == 2
@@ -131,7 +117,7 @@ def test_during_an_overlap_both_secrets_verify_and_after_it_only_the_new(tls_ser
 
     newest = webhook_secret(tls_server, app_id, "--rotate", "--overlap", "2")
     time.sleep(2.2)  # the overlap ends
-    after = posts_of(receiver, run_campaign(pinpoint, app_id, receiver.url))
+    after = posts_of(receiver, run_custom_campaign(pinpoint, app_id, receiver.url, data="signed"))
     assert len(after) == 2
     for post in after:
         assert len(post.header("webhook-signature").split(" ")) == 1
@@ -163,7 +149,7 @@ def test_a_secret_from_before_the_standard_keeps_verifying(tls_server, pinpoint,
         db.dispose()
     add_endpoints(pinpoint, app_id, 10)
 
-    [post] = posts_of(receiver, run_campaign(pinpoint, app_id, receiver.url))
+    [post] = posts_of(receiver, run_custom_campaign(pinpoint, app_id, receiver.url, data="signed"))
 
     assert receiver.verified(post, secret=webhook_secret(tls_server, app_id))
     timestamp = post.header("webhook-timestamp")
