@@ -323,7 +323,7 @@ def test_a_link_inside_the_root_that_leads_out_is_refused(rooted_app, rooted_dir
     if not (folder / "b.json").is_symlink():
         (folder / "b.json").symlink_to(secret)
     job = wait_for_job(client, app_id, import_job(client, app_id, folder)["Id"])
-    assert (job["TotalPieces"], job["CompletedPieces"], job["FailedPieces"]) == (2, 1, 1)
+    assert (job["TotalPieces"], job["CompletedPieces"], job["FailedPieces"]) == (2, 1, 1), job
     assert any("outside" in failure for failure in job["Failures"]), job["Failures"]
     with pytest.raises(client.exceptions.NotFoundException):
         client.get_endpoint(ApplicationId=app_id, EndpointId="secret0000000")
