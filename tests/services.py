@@ -67,6 +67,11 @@ def fresh_postgres_database() -> Iterator[str]:
 BACKENDS = ("sqlite", "postgresql")
 
 
+def backend_of(database_url: str) -> str:
+    """Which of BACKENDS a database URL is."""
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
 @contextmanager
 def store_url(backend: str, folder) -> Iterator[str]:
     """A database URL of an empty store: a SQLite file in ``folder``, or a fresh PostgreSQL database."""

@@ -27,7 +27,13 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, Server, free_port, signed_headers
-from tests.services import _admin_connect, fresh_postgres_database, read_store, store_url
+from tests.services import (
+    _admin_connect,
+    backend_of,
+    fresh_postgres_database,
+    read_store,
+    store_url,
+)
 from tidings import __version__
 from tidings.store import schema
 
@@ -43,10 +49,6 @@ def refused(response: tuple[int, dict[str, str], bytes], code: str) -> str:
     status, headers, body = response
     assert (status, headers.get("x-amzn-errortype")) == (403, code), body
     return json.loads(body)["Message"]
-
-
-def backend(database_url: str) -> str:
-    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
 
 
 # --- what must pass ------------------------------------------------------------------------
@@ -244,7 +246,7 @@ def test_a_policy_must_be_an_identity_policy(server, tmp_path):
 
 
 def test_a_first_start_on_loopback_makes_a_root_key_and_prints_it(database_url, tmp_path):
-    with store_url(backend(database_url), tmp_path) as url:
+    with store_url(backend_of(database_url), tmp_path) as url:
         first = Server(url, tmp_path / "server.log", TIDINGS_ACCESS_KEY_ID="", TIDINGS_SECRET_ACCESS_KEY="").start()
         try:
             found = None
@@ -287,7 +289,7 @@ def test_a_first_start_on_loopback_makes_a_root_key_and_prints_it(database_url, 
 
 
 def test_a_non_loopback_address_without_a_key_refuses_to_start(database_url, tmp_path):
-    with store_url(backend(database_url), tmp_path) as url:
+    with store_url(backend_of(database_url), tmp_path) as url:
         env = {
             **os.environ,
             "TIDINGS_DATABASE_URL": url,

@@ -18,6 +18,7 @@ from tests.campaigns import activities, add_endpoints, everyone_segment, wait_fo
 from tests.conftest import Server
 from tests.jobs import ROLE, import_job, minimal_rows, wait_for_job, write_lines
 from tests.listeners import ConnectionRecorder
+from tests.services import backend_of, store_url
 
 # Spellings of 127.0.0.1 (and ::1) a URL may use: each must be caught.
 LOOPBACK_SPELLINGS = [
@@ -47,11 +48,14 @@ START = "2030-01-01T00:00:00Z"
 
 @pytest.fixture(scope="module")
 def guarded(database_url, tmp_path_factory) -> Iterator[Server]:
-    """A server as in production: loopback refused, no --files-root."""
-    log = tmp_path_factory.mktemp("guarded") / "server.log"
-    srv = Server(database_url, log, TIDINGS_ALLOW_HTTP_LOOPBACK="false", TIDINGS_FILES_ROOT="").start()
-    yield srv
-    srv.stop()
+    """A server as in production: loopback refused, no --files-root. With a store of its own:
+    servers sharing a store share its jobs and campaign runs, which would then run under
+    another server's rules."""
+    folder = tmp_path_factory.mktemp("guarded")
+    with store_url(backend_of(database_url), folder) as url:
+        srv = Server(url, folder / "server.log", TIDINGS_ALLOW_HTTP_LOOPBACK="false", TIDINGS_FILES_ROOT="").start()
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -266,10 +270,11 @@ def rooted(database_url, tmp_path_factory, rooted_dirs) -> Iterator[Server]:
     """A server whose --files-root is one directory (the test servers otherwise use the whole
     pytest temp dir)."""
     root, _ = rooted_dirs
-    log = tmp_path_factory.mktemp("rooted") / "server.log"
-    srv = Server(database_url, log, TIDINGS_FILES_ROOT=str(root)).start()
-    yield srv
-    srv.stop()
+    folder = tmp_path_factory.mktemp("rooted")
+    with store_url(backend_of(database_url), folder) as url:  # its own store (see `guarded`)
+        srv = Server(url, folder / "server.log", TIDINGS_FILES_ROOT=str(root)).start()
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture
