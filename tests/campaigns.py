@@ -135,3 +135,27 @@ def run_custom_campaign(pinpoint, app_id: str, uri: str, data: str = "x") -> str
     campaign = pinpoint.create_campaign(ApplicationId=app_id, WriteCampaignRequest=request)["CampaignResponse"]
     wait_for_status(pinpoint, app_id, campaign["Id"])
     return campaign["Id"]
+
+
+def stored_sends(rows: list[dict]) -> list[tuple]:
+    """Per-endpoint outcomes (dicts with app_id, campaign_id, activity_id, endpoint_id,
+    treatment_id, status, reason, batch_id, at, endpoint) as a run stores them: the
+    successes of one batch in one record, every other outcome a record of its own."""
+    from tidings.store import sends
+
+    batches: dict[tuple, list[str]] = {}
+    records = []
+    for r in rows:
+        if r["status"] == "SUCCESS":
+            key = (r["app_id"], r["campaign_id"], r["activity_id"], r["treatment_id"], r["at"], r.get("batch_id"))
+            batches.setdefault(key, []).append(r["endpoint_id"])
+        else:
+            records.append(
+                sends.endpoint_record(
+                    r["app_id"], r["campaign_id"], r["activity_id"], r["treatment_id"], r["status"], r["at"],
+                    r["endpoint_id"], r["endpoint"], r.get("reason"), r.get("batch_id"),
+                )  # fmt: skip
+            )
+    for (app_id, campaign_id, activity_id, treatment_id, at, batch_id), ids in batches.items():
+        records.append(sends.batch_record(app_id, campaign_id, activity_id, treatment_id, "SUCCESS", at, batch_id, ids))
+    return records

@@ -62,6 +62,10 @@ class Settings:
     max_consecutive_failed_batches: int = setting(10, "Failed batches in a row that pause a campaign.", min=1)
     # Also bounded by a function's environments.
     max_batches_in_flight: int = setting(16, "Batches of one activity delivered at once.", min=1)
+    # As long as Pinpoint kept analytics; KPIs look back at most 90 days.
+    send_records_retention_days: int = setting(
+        90, "Days campaign send records (`_campaign.send` events, what KPIs count) are kept.", min=1
+    )
     # Pinpoint's check: a HEAD request must answer X-Amz-Pinpoint-AccountId.
     webhook_ownership_check: bool = setting(True, "HEAD a webhook URL on campaign create/update.")
     # Without it no URL an API caller gives reaches loopback (tidings.domain.addresses).

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.campaigns import (
     activities,
@@ -20,7 +21,9 @@ from tests.campaigns import (
     recording_channel,
     wait_for_status,
 )
+from tests.services import read_store
 from tests.webhooks import webhook_secret
+from tidings.store import schema
 
 
 def _campaign(pinpoint, app_id: str, segment_id: str, **members) -> dict:
@@ -457,6 +460,77 @@ def test_the_apps_daily_cap_counts_every_campaign(pinpoint, lambda_client, app_i
     assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == ids  # once, from the first
     [activity] = activities(pinpoint, app_id, second["Id"])
     assert activity["ExecutionMetrics"]["DAILY_CAP"] == "5" and activity["TotalEndpointCount"] == 0
+
+
+def test_a_total_cap_added_later_counts_the_sends_before_it(pinpoint, lambda_client, app_id, tmp_path):
+    # Sends of a campaign without caps are kept compactly, not per endpoint; when a cap comes
+    # in, the earlier sends are counted all the same.
+    name, out = recording_channel(lambda_client, tmp_path, "totalcap")
+    ids = add_endpoints(pinpoint, app_id, 5)
+    segment_id = everyone_segment(pinpoint, app_id)
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+    assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == ids
+
+    pinpoint.update_campaign(
+        ApplicationId=app_id,
+        CampaignId=campaign["Id"],
+        WriteCampaignRequest={"Limits": {"Total": 1}, "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"}},
+    )
+    deadline = time.monotonic() + 30
+    while len(runs := activities(pinpoint, app_id, campaign["Id"])) < 2 or any(a["State"] != "COMPLETED" for a in runs):
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.1)
+    latest = max(runs, key=lambda a: a["ScheduledStart"])
+    assert latest["ExecutionMetrics"]["CAMPAIGN_CAP"] == "5" and latest["TotalEndpointCount"] == 0
+    assert len(recorded(out)) == 1  # the first run's one batch, nothing since
+
+
+def test_an_app_daily_cap_set_later_counts_the_sends_before_it(pinpoint, lambda_client, app_id, tmp_path):
+    name, out = recording_channel(lambda_client, tmp_path, "dailylater")
+    ids = add_endpoints(pinpoint, app_id, 5)
+    segment_id = everyone_segment(pinpoint, app_id)
+    first = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, first["Id"])
+
+    pinpoint.update_application_settings(ApplicationId=app_id, WriteApplicationSettingsRequest={"Limits": {"Daily": 1}})
+    second = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, second["Id"])
+
+    assert sorted(i for e in recorded(out) for i in e["Endpoints"]) == ids  # once, from the first
+    [activity] = activities(pinpoint, app_id, second["Id"])
+    assert activity["ExecutionMetrics"]["DAILY_CAP"] == "5" and activity["TotalEndpointCount"] == 0
+
+
+def test_successes_are_kept_one_record_per_batch_and_listed_per_endpoint(
+    server, pinpoint, lambda_client, app_id, tmp_path
+):
+    name, _ = recording_channel(lambda_client, tmp_path, "compact")
+    ids = add_endpoints(pinpoint, app_id, 120)
+    segment_id = everyone_segment(pinpoint, app_id)
+    campaign = _campaign(pinpoint, app_id, segment_id, **_custom(name))
+    wait_for_status(pinpoint, app_id, campaign["Id"])
+
+    def stored(conn):
+        rows = conn.execute(
+            select(schema.send_records.c.endpoint_count, schema.send_records.c.endpoint).where(
+                schema.send_records.c.campaign_id == campaign["Id"]
+            )
+        ).all()
+        per_endpoint = conn.execute(
+            select(func.count()).where(schema.endpoint_sends.c.campaign_id == campaign["Id"])
+        ).scalar_one()
+        return rows, per_endpoint
+
+    rows, per_endpoint = read_store(server.database_url, stored)
+    assert sorted(n for n, _ in rows) == [20, 50, 50] and {e for _, e in rows} == {None}
+    assert per_endpoint == 0  # no cap, no local time: nothing kept per endpoint
+    records = _send_records(server, app_id, campaign["Id"], tmp_path)
+    assert sorted(r["client"]["client_id"] for r in records) == ids
+    assert {r["attributes"]["campaign_send_status"] for r in records} == {"SUCCESS"}
+    # Each record carries its endpoint (as stored now: a batch's record names its endpoints only).
+    endpoint = json.loads(records[0]["client_context"]["custom"]["endpoint"])
+    assert endpoint["ChannelType"] == "CUSTOM" and "Address" in endpoint
 
 
 def test_messages_per_second_paces_the_run(pinpoint, lambda_client, app_id, tmp_path):

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.campaigns import stored_sends
 from tests.conftest import Server
 from tests.services import migrated_store
 from tidings.domain import events as rules
 from tidings.domain.common import format_date
 from tidings.domain.errors import InvalidInput
-from tidings.store import events as store
 from tidings.store import schema
+from tidings.store import sends as store
 from tidings.store.db import Database
 
 APP, OTHER_APP = "a" * 32, "b" * 32
@@ -104,7 +105,15 @@ def _filled(database: Database) -> Iterator[Database]:
             [{"app_id": APP, "id": campaign_id, "version": 1, "status": "COMPLETED",
               "creation_date": created} for campaign_id in (C1, C2)],
         )  # fmt: skip
-        conn.execute(schema.deliveries.insert(), DELIVERIES)
+        # The endpoints, as the API stored them: a batch's successes list their ids only,
+        # and their `_campaign.send` records carry the stored endpoint.
+        conn.execute(
+            schema.endpoints.insert(),
+            [{"app_id": app_id, "id": f"e{i}", "endpoint_status": "ACTIVE", "opt_out": "NONE", "cohort_id": 0,
+              "creation_date": created, "effective_date": created, "doc": endpoint_doc(f"e{i}")}
+             for app_id in (APP, OTHER_APP) for i in range(1, 11)],
+        )  # fmt: skip
+        store.add_records(conn, stored_sends(DELIVERIES))
     yield database
 
 

@@ -30,7 +30,7 @@ from tidings.channels.webhook import delivery_headers
 from tidings.domain import delivery, schedules
 from tidings.domain.common import format_date, now_iso, parse_date, random_uuid
 from tidings.domain.errors import NotFound
-from tidings.store import apps, audience, campaigns, endpoints, runs, secrets
+from tidings.store import apps, audience, campaigns, endpoints, runs, secrets, sends
 from tidings.store.runs import ActivityKey, PlannedPage, Settlement
 
 if TYPE_CHECKING:
@@ -475,7 +475,7 @@ class ActivityRun:
         if not first_pass and due:
             # An endpoint whose time zone changed since an earlier wave may fall due again.
             with self.db.read() as conn:
-                sent = runs.recorded(conn, self.key, [m.id for m in due])
+                sent = sends.recorded(conn, self.key.app_id, self.key.id, [m.id for m in due])
             due = [m for m in due if m.id not in sent]
         return due
 
@@ -502,13 +502,13 @@ class ActivityRun:
             ids = [m.id for m in members]
             with self.db.read() as conn:
                 if limits.get("Total"):
-                    sent = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
+                    sent = sends.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
                     caps.append(("CAMPAIGN_CAP", sent, limits["Total"]))
                 if limits.get("Daily"):
                     # The campaign's Daily counts its own sends; the app's counts every campaign's.
                     scope = key.campaign_id if (context.campaign.get("Limits") or {}).get("Daily") else None
                     since = format_date(now - timedelta(days=1))
-                    sent = runs.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
+                    sent = sends.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
                     caps.append(("DAILY_CAP", sent, limits["Daily"]))
         kept = []
         for member in members:
@@ -527,10 +527,12 @@ class ActivityRun:
     def _record(
         self, endpoint_id: str, doc: str | dict, status: str, at: str, reason: str | None = None, batch_id: str | None = None
     ) -> tuple:
-        """A delivery record, in ``runs.RECORD_COLUMNS`` order."""
+        """One endpoint's send record, with the endpoint as it was."""
         key = self.key
         text = doc if isinstance(doc, str) else orjson.dumps(doc).decode()
-        return (key.app_id, key.campaign_id, key.id, endpoint_id, self.row.treatment_id, status, reason, batch_id, at, text)
+        return sends.endpoint_record(
+            key.app_id, key.campaign_id, key.id, self.row.treatment_id, status, at, endpoint_id, text, reason, batch_id
+        )
 
     # --- delivering -----------------------------------------------------------------------
 
@@ -597,7 +599,13 @@ class ActivityRun:
                 status, reason = "CUSTOM_DELIVERY_FAILURE", outcome.reason
         filtered = len(docs) - len(kept) if hook_failure is None else 0
         stamp = now_iso()
-        records = [self._record(i, doc, status, stamp, reason, batch_id) for i, doc in kept.items()]
+        if status == "SUCCESS" and kept:  # one record for the batch: successes are many and alike
+            key = self.key
+            records = [
+                sends.batch_record(key.app_id, key.campaign_id, key.id, self.row.treatment_id, status, stamp, batch_id, list(kept))
+            ]  # fmt: skip
+        else:
+            records = [self._record(i, doc, status, stamp, reason, batch_id) for i, doc in kept.items()]
         succeeded = len(kept) if status == "SUCCESS" else 0
         failed = len(kept) - succeeded
         counts = {"HOOK_FILTERED": filtered} if filtered else {}

@@ -10,6 +10,9 @@ Each tick (half a second) it
 - renews the leases of the activities it runs. A server that dies stops renewing and its
   activities are taken over when their leases expire; on SQLite, where a store has one
   server, they are taken over as soon as it starts again.
+
+Once an hour (and soon after it starts) it removes the send records older than
+--send-records-retention-days, a few thousand rows per transaction so runs never wait long.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tidings.campaigns.activity import ActivityRun, RunServices
 from tidings.campaigns.writer import RunWriter
@@ -29,7 +32,7 @@ from tidings.config import Settings
 from tidings.domain import delivery, schedules
 from tidings.domain.common import format_date, parse_date
 from tidings.functions.service import FunctionService
-from tidings.store import campaigns, runs
+from tidings.store import campaigns, runs, sends
 from tidings.store.db import Database
 from tidings.store.sealing import Sealer
 
@@ -38,6 +41,9 @@ log = logging.getLogger("tidings.campaigns")
 TICK_S = 0.5
 LEASE_S = 15.0
 RETRY_AFTER_S = 5.0
+PRUNE_EVERY_S = 3600.0
+PRUNE_FIRST_AFTER_S = 30.0
+PRUNE_ROWS = 5000  # rows removed per transaction
 
 
 class CampaignEngine:
@@ -58,6 +64,7 @@ class CampaignEngine:
         self.activities: dict[str, ActivityRun] = {}
         self._loop_task: asyncio.Task | None = None
         self._renew_task: asyncio.Task | None = None
+        self._prune_task: asyncio.Task | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
@@ -68,6 +75,7 @@ class CampaignEngine:
         self.writer.start()
         self._loop_task = self._event_loop.create_task(self._loop())
         self._renew_task = self._event_loop.create_task(self._renew_leases())
+        self._prune_task = self._event_loop.create_task(self._prune_send_records())
 
     def wake(self) -> None:
         """Look for due campaigns now rather than at the next tick (callable from any thread)."""
@@ -75,7 +83,8 @@ class CampaignEngine:
             self._event_loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, self._renew_task, *self.running.values()) if t is not None]
+        engine_tasks = (self._loop_task, self._renew_task, self._prune_task, *self.running.values())
+        tasks = [t for t in engine_tasks if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,6 +153,28 @@ class CampaignEngine:
             for activity_id, activity in current.items():
                 if activity_id not in kept and activity_id in self.activities:
                     activity.lose_lease()
+
+    async def _prune_send_records(self) -> None:
+        await asyncio.sleep(PRUNE_FIRST_AFTER_S)
+        while True:
+            try:
+                removed = await asyncio.to_thread(self.prune_send_records)
+                if removed:
+                    days = self.settings.send_records_retention_days
+                    log.info("removed %d send records older than %d days", removed, days)
+            except Exception:
+                log.exception("removing old send records failed; trying again later")
+            await asyncio.sleep(PRUNE_EVERY_S)
+
+    def prune_send_records(self) -> int:
+        """Remove the send records older than the retention; returns how many went."""
+        before = format_date(datetime.now(UTC) - timedelta(days=self.settings.send_records_retention_days))
+        total = 0
+        while True:
+            removed = self.db.transact(lambda conn: sends.prune(conn, before, PRUNE_ROWS))
+            total += removed
+            if removed < PRUNE_ROWS:
+                return total
 
     def _notice_pauses(self) -> None:
         """Paused or deleted campaigns stop sending now, not at the end of a page."""

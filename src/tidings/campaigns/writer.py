@@ -2,7 +2,7 @@
 
 Every step of a run is written before the run goes on: a planned page (its batches with the
 checkpoint that produced them) before its batches are handed out, a delivered batch (its
-delivery records, its activity's counters, its ``done`` mark) before it counts as settled.
+send records, its activity's counters, its ``done`` mark) before it counts as settled.
 One transaction per step made commits, and waits for SQLite's single write lock, the most
 expensive part of a run. So the steps that arrive while a transaction is being written wait
 and go together into the next one, in arrival order. A caller gets its answer only once its
@@ -33,7 +33,7 @@ from tidings.store import runs
 from tidings.store.db import Database
 from tidings.store.runs import PageWrite, Settlement
 
-MAX_GROUP_RECORDS = 2500  # delivery records per transaction; bounds its size and the wait
+MAX_GROUP_ENDPOINTS = 10_000  # endpoints settled per transaction; bounds its size and the wait
 # Groups handed to the helper at once: it starts the next transaction as soon as one commits,
 # instead of idling while the server answers the callers and gathers the next group. The
 # helper has one worker, so groups commit in the order they were formed, and a run's pages
@@ -118,13 +118,13 @@ class RunWriter:
 
     def _next_group(self) -> list[tuple[PageWrite | Settlement, asyncio.Future]]:
         """Every planned page waiting (a run's batches wait for them), then settled batches
-        up to MAX_GROUP_RECORDS records, so that a page never waits behind a long write."""
+        up to MAX_GROUP_ENDPOINTS endpoints, so that a page never waits behind a long write."""
         group = [entry for entry in self.waiting if isinstance(entry[0], PageWrite)]
-        records = 0
+        settled = 0
         for entry in self.waiting:
-            if isinstance(entry[0], Settlement) and (records < MAX_GROUP_RECORDS or not group):
+            if isinstance(entry[0], Settlement) and (settled < MAX_GROUP_ENDPOINTS or not group):
                 group.append(entry)
-                records += len(entry[0].records)
+                settled += entry[0].endpoints
         taken = {id(entry) for entry in group}
         self.waiting = [entry for entry in self.waiting if id(entry) not in taken]
         return group

@@ -272,6 +272,16 @@ def effective_limits(campaign_limits: dict | None, app_limits: dict | None) -> d
     return limits
 
 
+def keeps_sends_per_endpoint(campaign: dict, app_settings: dict) -> bool:
+    """Whether a campaign's sends must also be kept endpoint by endpoint: its runs look them
+    up (a Daily or Total cap, its own or the app's; local-time waves), or the app's Daily
+    cap, which counts the sends of every campaign of the app, does."""
+    limits = effective_limits(campaign.get("Limits"), app_settings.get("Limits"))
+    app_daily = (app_settings.get("Limits") or {}).get("Daily")
+    local_time = (campaign.get("Schedule") or {}).get("IsLocalTime")
+    return bool(limits.get("Daily") or limits.get("Total") or app_daily or local_time)
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

@@ -117,6 +117,16 @@ def activities_page(conn: Connection, app_id: str, campaign_id: str, size: int, 
     return keyset_page(conn, query, (A.scheduled_start, A.id), size, token, descending=True)
 
 
+def latest_documents(conn: Connection, app_id: str) -> list[dict]:
+    """The latest version of each of the app's campaigns."""
+    query = (
+        select(V.doc)
+        .join(t.campaigns, and_(C.app_id == V.app_id, C.id == V.campaign_id, C.version == V.version))
+        .where(C.app_id == app_id)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def using_segment(conn: Connection, app_id: str, segment_id: str) -> list[str]:
     """Campaigns whose latest version sends to the segment."""
     query = (
@@ -138,6 +148,6 @@ def set_status(conn: Connection, app_id: str, campaign_ids: list[str], status: s
 
 
 def delete_campaign(conn: Connection, app_id: str, campaign_id: str) -> None:
-    for table in (t.deliveries, t.delivery_batches, t.activities, t.campaign_versions):
+    for table in (t.send_records, t.endpoint_sends, t.delivery_batches, t.activities, t.campaign_versions):
         conn.execute(delete(table).where(table.c.app_id == app_id, table.c.campaign_id == campaign_id))
     conn.execute(delete(t.campaigns).where(C.app_id == app_id, C.id == campaign_id))

@@ -1,5 +1,5 @@
 """Campaign runs in the store: due campaigns, activities and their leases and checkpoints,
-delivery batches and per-endpoint delivery records.
+delivery batches, and the send records they leave (``tidings.store.sends``).
 
 Every step of a run is one transaction that leaves the store consistent: a planning step
 writes its batches together with the checkpoint that produced them, and settling a batch
@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 
 from tidings.domain.common import new_id
 from tidings.store import schema as t
+from tidings.store.sends import RECORD_COLUMNS, add_records
 
 A = t.activities.c
 B = t.delivery_batches.c
 C = t.campaigns.c
-D = t.deliveries.c
 
 ACTIVE = ("PENDING", "RUNNING")
-# A delivery record, as the tuple ``add_records`` takes: these columns in this order.
-RECORD_COLUMNS = (
-    "app_id", "campaign_id", "activity_id", "endpoint_id", "treatment_id", "status", "reason", "batch_id", "at", "endpoint"
-)  # fmt: skip
 FINISHED = ("COMPLETED", "CANCELLED", "PAUSED")
+ENDPOINT_COUNT = RECORD_COLUMNS.index("endpoint_count")
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class PlannedPage:
     done: bool | None  # None: the page was not read (the run is halting)
     created: str = ""  # when it was planned
     batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (batch id, endpoint ids)
-    records: list[tuple] = field(default_factory=list)  # delivery records of skipped endpoints
+    records: list[tuple] = field(default_factory=list)  # send records of skipped endpoints
     wave_until: str | None = None  # local time: the bound of the wave this pass plans
     next_wave_at: str | None = None  # local time: the earliest send time after this wave so far
 
@@ -260,16 +257,6 @@ def next_wave(conn: Connection, key: ActivityKey, owner: str, wave_from: str, wa
     )
 
 
-def recorded(conn: Connection, key: ActivityKey, endpoint_ids: list[str]) -> set[str]:
-    """Which of these endpoints already have a record in the activity (sent in an earlier wave)."""
-    if not endpoint_ids:
-        return set()
-    query = select(D.endpoint_id).where(
-        D.app_id == key.app_id, D.endpoint_id.in_(endpoint_ids), D.activity_id == key.id
-    )
-    return set(conn.execute(query).scalars())
-
-
 def queued_batches(conn: Connection, key: ActivityKey) -> list[Row]:
     query = select(B.id, B.endpoint_ids, B.attempts).where(B.activity_id == key.id, B.state == "queued")
     return conn.execute(query.order_by(B.seq)).all()
@@ -279,32 +266,22 @@ def count_attempt(conn: Connection, batch_id: str) -> None:
     conn.execute(update(t.delivery_batches).where(B.id == batch_id).values(attempts=B.attempts + 1))
 
 
-def add_records(conn: Connection, records: list[tuple]) -> None:
-    """Insert delivery records, keeping any that already exist (a batch redelivered after a
-    crash). They go to the driver as tuples: a run writes one per endpoint, and building and
-    binding them through SQL expressions cost more than the database's own work."""
-    if not records:
-        return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {t.deliveries.name} ({', '.join(RECORD_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(RECORD_COLUMNS))}) "
-        "ON CONFLICT (app_id, endpoint_id, activity_id) DO NOTHING",
-        records,
-    )
-
-
 @dataclass
 class Settlement:
-    """A delivered batch: its records and what to add to its activity's counters."""
+    """A delivered batch: its send records and what to add to its activity's counters."""
 
     key: ActivityKey
     batch_id: str
-    records: list[tuple]  # in RECORD_COLUMNS order
+    records: list[tuple]  # in sends.RECORD_COLUMNS order
     succeeded: int = 0
     failed: int = 0
     dropped: int = 0  # handed out for delivery but never given to the channel
     metrics: dict[str, int] = field(default_factory=dict)  # ExecutionMetrics counts to add
+
+    @property
+    def endpoints(self) -> int:
+        """How many endpoints its records cover."""
+        return sum(record[ENDPOINT_COUNT] for record in self.records)
 
 
 def write_group(conn: Connection, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
@@ -389,11 +366,8 @@ def finish(
         # Batches planned but never handed out (the run stopped) are not counted as handed over.
         unsent_batches = select(B.endpoint_ids).where(B.activity_id == key.id, B.state == "queued")
         unsent = sum(len(ids) for ids in conn.execute(unsent_batches).scalars())
-        conn.execute(
-            update(t.delivery_batches)
-            .where(B.activity_id == key.id, B.state == "queued")
-            .values(state="cancelled")
-        )
+    # A finished activity's batches are done with: what they did is in its send records.
+    conn.execute(delete(t.delivery_batches).where(B.activity_id == key.id))
     conn.execute(
         update(t.activities)
         .where(key.where())
@@ -431,33 +405,6 @@ def finish(
         values = {"status": "SCHEDULED", "next_run_at": end}
     conn.execute(update(t.campaigns).where(C.app_id == key.app_id, C.id == key.campaign_id).values(**values))
     return values["status"]
-
-
-# --- limits -----------------------------------------------------------------------------------
-
-
-def send_counts(
-    conn: Connection,
-    app_id: str,
-    endpoint_ids: list[str],
-    statuses: tuple[str, ...],
-    *,
-    campaign_id: str | None = None,
-    since: str | None = None,
-) -> dict[str, int]:
-    """How many records with one of ``statuses`` each endpoint has (in one campaign, since a time)."""
-    if not endpoint_ids:
-        return {}
-    query = (
-        select(D.endpoint_id, func.count())
-        .where(D.app_id == app_id, D.endpoint_id.in_(endpoint_ids), D.status.in_(statuses))
-        .group_by(D.endpoint_id)
-    )
-    if campaign_id is not None:
-        query = query.where(D.campaign_id == campaign_id)
-    if since is not None:
-        query = query.where(D.at >= since)
-    return {endpoint_id: n for endpoint_id, n in conn.execute(query)}
 
 
 # --- progress ---------------------------------------------------------------------------------

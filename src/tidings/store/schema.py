@@ -4,6 +4,7 @@ queries filter on are promoted to columns. Dates are Pinpoint's ISO 8601 strings
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -122,6 +124,9 @@ campaigns = Table(
     Column("status", String(24), nullable=False),
     Column("creation_date", Stamp, nullable=False),
     Column("next_run_at", Stamp),  # when the scheduler starts the next run; null = none planned
+    # Its sends are also kept per endpoint (endpoint_sends), because a cap or a local-time
+    # schedule of the campaign, or the app's Daily cap, looks them up. Once set, stays set.
+    Column("indexed_sends", Boolean, nullable=False, server_default=false()),
     Index(None, "next_run_at"),
 )
 
@@ -186,25 +191,47 @@ delivery_batches = Table(
     Index(None, "activity_id", "state"),
 )
 
-# One record per endpoint per activity: the campaign_send_status it ended with. These are
-# also the campaign's `_campaign.send` events and the source of its KPIs.
-deliveries = Table(
-    "deliveries",
+# What campaign runs did: the `_campaign.send` events and the source of the KPIs. A batch
+# the channel accepted is one row listing its endpoint ids (a JSON array), with no copy of the
+# endpoints and no per-endpoint index: most sends are never looked up one by one, and KPIs are
+# sums. Every other outcome (a failure, a skip) is a row per endpoint with the endpoint as it
+# was and the reason: those are few, and people read them. Rows are only ever appended, and
+# removed when older than --send-records-retention-days.
+send_records = Table(
+    "send_records",
     metadata,
-    # Keyed by endpoint first: the Daily and Total caps look up the records of given endpoints.
-    Column("app_id", Id, primary_key=True),
-    Column("endpoint_id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
-    Column("activity_id", Id, primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("app_id", Id, nullable=False),
     Column("campaign_id", Id, nullable=False),
+    Column("activity_id", Id, nullable=False),
     Column("treatment_id", String(8), nullable=False),
     Column("status", String(32), nullable=False),  # campaign_send_status
     Column("reason", Text),
     Column("batch_id", String(36)),
     Column("at", Stamp, nullable=False),
-    # The endpoint as sent (or skipped), JSON text as stored: it goes into the event record
-    # as a string, so it is never parsed on the way in or out.
+    Column("endpoint_ids", Text, nullable=False),  # JSON array of endpoint ids
+    Column("endpoint_count", Integer, nullable=False),
+    # One endpoint's record: the endpoint as sent (or skipped), JSON text as stored: it goes
+    # into the event record as a string, so it is never parsed on the way in or out.
     Column("endpoint", Text),
-    Index(None, "app_id", "campaign_id", "at"),
+    Index(None, "app_id", "at", "activity_id"),
+    Index(None, "app_id", "campaign_id", "at", "activity_id"),
+)
+
+# Sends kept endpoint by endpoint, only for the campaigns whose rules look them up
+# (campaigns.indexed_sends): the Daily and Total caps, and local-time waves (an endpoint
+# sent in one wave is not sent again in the next).
+endpoint_sends = Table(
+    "endpoint_sends",
+    metadata,
+    Column("app_id", Id, primary_key=True),
+    Column("endpoint_id", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    Column("activity_id", Id, primary_key=True),
+    Column("campaign_id", Id, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at", Stamp, nullable=False),
+    Index(None, "app_id", "at"),
+    sqlite_with_rowid=False,
 )
 
 # Import and export jobs. ``cursor`` is where a job has got to (for an import: the piece,

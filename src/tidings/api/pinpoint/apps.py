@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from tidings import outbound
 from tidings.domain import campaigns as campaign_rules
+from tidings.domain import schedules as schedule_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
-from tidings.store import apps, tags
+from tidings.store import apps, campaigns, sends, tags
 from tidings.wire.app import Call
 
 
@@ -80,6 +81,13 @@ def update_application_settings(call: Call, params: dict) -> dict:
         row = apps.get(conn, app_id, lock=True)
         settings = campaign_rules.update_settings(row.settings, request)
         apps.save_settings(conn, app_id, settings, now)
+        if "Limits" in request:  # caps the app sets may need its campaigns' sends per endpoint
+            indexed = [
+                doc["Id"]
+                for doc in campaigns.latest_documents(conn, app_id)
+                if schedule_rules.keeps_sends_per_endpoint(doc, settings)
+            ]
+            sends.index_campaigns(conn, app_id, indexed)
         return campaign_rules.settings_response(app_id, settings, now)
 
     return {"ApplicationSettingsResource": call.state.db.transact(work)}

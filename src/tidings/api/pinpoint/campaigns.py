@@ -9,10 +9,11 @@ from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
 from tidings.domain import campaigns as campaign_rules
 from tidings.domain import delivery
+from tidings.domain import schedules as schedule_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
-from tidings.store import apps, campaigns, runs, segments, tags
+from tidings.store import apps, campaigns, runs, segments, sends, tags
 from tidings.wire.app import Call
 
 
@@ -46,7 +47,7 @@ def create_campaign(call: Call, params: dict) -> dict:
     _check_ownership(call, request, previous=None)
 
     def work(conn):
-        apps.get(conn, app_id)
+        app = apps.get(conn, app_id)
         pinned = _pin_segment(conn, app_id, request)
         doc = campaign_rules.campaign_document(
             pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
@@ -54,6 +55,7 @@ def create_campaign(call: Call, params: dict) -> dict:
         status = campaign_rules.initial_status(pinned)
         next_run = campaign_rules.next_run_after_write(status, pinned, datetime.now(UTC))
         campaigns.create(conn, app_id, campaign_id, status, doc, next_run)
+        _keep_sends_per_endpoint(conn, app, doc)
         tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
         return _response(conn, doc, status)
 
@@ -113,6 +115,12 @@ def _check_ownership(call: Call, request: dict, previous: dict | None) -> None:
         )
 
 
+def _keep_sends_per_endpoint(conn, app, doc: dict) -> None:
+    """A campaign whose runs will look its sends up endpoint by endpoint keeps them so."""
+    if schedule_rules.keeps_sends_per_endpoint(doc, app.settings):
+        sends.index_campaigns(conn, app.id, [doc["Id"]])
+
+
 def _wake_scheduler(call: Call) -> None:
     if call.state.campaigns is not None:
         call.state.campaigns.wake()
@@ -143,7 +151,7 @@ def update_campaign(call: Call, params: dict) -> dict:
         _check_ownership(call, merged, previous=stored)
 
     def work(conn):
-        apps.get(conn, app_id)
+        app = apps.get(conn, app_id)
         head = campaigns.head(conn, app_id, campaign_id, lock=True)
         old_doc, _ = campaigns.get(conn, app_id, campaign_id)
         previous = campaign_rules.write_request_of(old_doc)
@@ -173,6 +181,7 @@ def update_campaign(call: Call, params: dict) -> dict:
             head.status, previous, merged, datetime.now(UTC), running=running, schedule_written="Schedule" in changes
         )
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run, keep_next_run=keep)
+        _keep_sends_per_endpoint(conn, app, doc)
         return _response(conn, doc, status)
 
     response = call.state.db.transact(work)

@@ -8,7 +8,7 @@ from tidings.api.pinpoint import endpoints
 from tidings.domain import events as event_rules
 from tidings.domain.common import format_date, now_iso
 from tidings.domain.errors import InvalidInput, NotFound
-from tidings.store import apps, campaigns
+from tidings.store import apps, campaigns, sends
 from tidings.store import events as store
 from tidings.wire.app import Call
 
@@ -153,7 +153,7 @@ def _kpi(call: Call, params: dict, campaign_id: str | None) -> dict:
         )
         counts = []
         if kpi.measure != "none":
-            counts = store.delivery_counts(
+            counts = sends.delivery_counts(
                 conn,
                 app_id,
                 start=format_date(start),

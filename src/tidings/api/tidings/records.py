@@ -5,7 +5,7 @@ from __future__ import annotations
 from tidings.domain.events import send_record
 from tidings.domain.paging import DEFAULT_PAGE_SIZE, decode_token, encode_token
 from tidings.store import apps, campaigns
-from tidings.store.events import send_events
+from tidings.store.sends import send_events
 from tidings.wire.app import Call
 
 
