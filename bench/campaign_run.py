@@ -96,7 +96,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tidings import __version__
-from tidings.campaigns.activity import PAGE_SIZE
+from tidings.campaigns.planner import PAGE_SIZE
 from tidings.domain import delivery, segments
 from tidings.domain import endpoints as endpoint_rules
 from tidings.domain.common import now_iso

@@ -3,35 +3,35 @@ and delivers in checkpointed steps.
 
 Planning walks the segment in keyset pages from the activity's checkpoint. For each page it
 decides every endpoint (skipped with a reason, or put in a batch of at most 50) and writes
-the batches, the skip records and the new checkpoint in one transaction. Delivering a batch
-runs the FILTER hook (if any), hands the batch to the channel with retries, and settles it
-(records, counters, ``done``) in one transaction. After a crash, batches still ``queued``
-are delivered again with the same idempotency key, and planning goes on from the
-checkpoint; a batch settled before the crash is never sent again.
+the batches, the skip records and the new checkpoint in one transaction: next to the store,
+in the run writer's helper (``tidings.campaigns.planner``), which sends back the batches
+with their payloads. Delivering a batch runs the FILTER hook (if any), hands the batch to the
+channel with retries, and settles it (records, counters, ``done``) in one transaction. After
+a crash, batches still ``queued`` are delivered again with the same idempotency key, and
+planning goes on from the checkpoint; a batch settled before the crash is never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import orjson
-
+from tidings.campaigns import planner
+from tidings.campaigns.planner import PlannedBatch, PlanSpec, PlanStep
 from tidings.channels import Attempt
 from tidings.channels.webhook import delivery_headers
 from tidings.domain import delivery, schedules
-from tidings.domain.common import format_date, now_iso, parse_date, random_uuid
+from tidings.domain.common import format_date, now_iso, parse_date
 from tidings.domain.errors import NotFound
 from tidings.store import apps, audience, campaigns, endpoints, runs, secrets, sends
-from tidings.store.runs import ActivityKey, PlannedPage, Settlement
+from tidings.store.runs import ActivityKey, Settlement
 
 if TYPE_CHECKING:
     from tidings.campaigns.writer import RunWriter
@@ -44,30 +44,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tidings.campaigns")
 
-PAGE_SIZE = 1000
 MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
-PAGES_IN_WRITING = 3  # pages decided and waiting for their write
 # A running activity reads its app's webhook signing secrets again after this many seconds,
 # so that a rotation, and the end of its overlap, reach long runs too.
 SIGNING_SECRETS_REFRESH_S = 30.0
-# Statuses that count toward the Total and Daily caps: Pinpoint counts targeted messages.
-TARGETED = ("SUCCESS", "CUSTOM_DELIVERY_FAILURE", "HOOK_FAILURE", "QUIET_TIME")
 
 
 @dataclass
 class Context:
-    campaign: dict
     campaign_arn: str
     plan: delivery.Plan
-    reader: audience.PageReader
+    spec: PlanSpec  # how pages are planned
     limits: dict
-    quiet_time: dict | None
     deadline: datetime | None
-    arms: tuple[str | None, ...]  # cohort -> treatment id (None: held out)
-    schedule: dict
-    run_at: datetime  # the run's instant: ScheduledStart
-    first_from: datetime  # local time: send times at or before this are not targeted
     signing: secrets.SigningSecrets | None = None  # the webhook's signing secrets
     signing_read_at: float = 0.0  # time.monotonic() when they were read
     function: FunctionRecord | None = None
@@ -142,7 +132,7 @@ class ActivityRun:
         self.missing: dict[str, int] = {}  # batch id -> endpoints deleted since it was planned
         self.consecutive_failures = 0
         self.stop: Stop | None = None
-        self.docs: dict[str, dict[str, str | dict]] = {}  # batch id -> endpoint docs, while in flight
+        self.batches: dict[str, PlannedBatch] = {}  # planned and not yet settled
         self.wave_from: str | None = row.wave_from
         self.wave_until: str | None = row.wave_until
         self.next_wave_at: str | None = row.next_wave_at
@@ -208,7 +198,7 @@ class ActivityRun:
                 await asyncio.wait(in_flight | settling, return_when=asyncio.FIRST_COMPLETED)
             if self.stop is not None:
                 return
-            await pacer.take(len(self.docs[batch_id]))
+            await pacer.take(len(self.batches[batch_id].endpoint_ids))
             track(asyncio.create_task(deliver(batch_id)), in_flight)
 
         async def drain() -> None:
@@ -217,7 +207,7 @@ class ActivityRun:
 
         planner: asyncio.Task | None = None
         try:
-            for batch_id in await asyncio.to_thread(self._resume):
+            for batch_id in await asyncio.to_thread(self._resume, context):
                 await submit(batch_id)
             while self.stop is None and not faults:
                 planned: asyncio.Queue[str | None] = asyncio.Queue(PLANNED_AHEAD)
@@ -292,23 +282,28 @@ class ActivityRun:
         # written (Pinpoint does not send a time zone's message late).
         written = parse_date(doc["LastModifiedDate"]) or run_at
         first_from = max(run_at - schedules.local_lead(schedule), written) - timedelta(milliseconds=1)
-        context = Context(
-            schedule=schedule,
-            run_at=run_at,
-            first_from=first_from,
-            campaign=doc,
-            campaign_arn=doc["Arn"],
-            plan=plan,
-            reader=audience.PageReader(self.db, key.app_id, cond),
-            limits=limits,
-            quiet_time=schedules.effective_quiet_time(schedule, app_settings),
-            deadline=deadline,
+        channel = plan.channel
+        assert channel is not None
+        spec = PlanSpec(
+            key=key,
+            owner=self.services.owner,
+            treatment_id=row.treatment_id,
+            cond=cond,
+            endpoint_types=channel.endpoint_types,
             arms=schedules.cohort_arms(
                 doc.get("HoldoutPercent", 0), [t["SizePercent"] for t in doc.get("AdditionalTreatments") or []]
             ),
+            limits=limits,
+            campaign_daily=bool((doc.get("Limits") or {}).get("Daily")),
+            quiet_time=schedules.effective_quiet_time(schedule, app_settings),
+            deadline=deadline,
+            schedule=schedule,
+            run_at=run_at,
+            first_from=first_from,
+            message=plan.message,
+            scheduled_time=row.scheduled_start,
         )
-        channel = plan.channel
-        assert channel is not None
+        context = Context(campaign_arn=doc["Arn"], plan=plan, spec=spec, limits=limits, deadline=deadline)
         functions = self.services.functions
         if channel.kind == "function":
             context.function, problem = functions.authorize(channel.target, context.campaign_arn)
@@ -324,15 +319,16 @@ class ActivityRun:
         self.db.transact(lambda conn: runs.mark_running(conn, key, now_iso()))
         return context
 
-    def _resume(self) -> list[str]:
+    def _resume(self, context: Context) -> list[str]:
         """Batches planned before a restart and not yet settled, with their endpoints now."""
         with self.db.read() as conn:
             queued = runs.queued_batches(conn, self.key)
             ids = [endpoint_id for row in queued for endpoint_id in row.endpoint_ids]
             docs = endpoints.get_many(conn, self.key.app_id, ids)
         for row in queued:
-            self.docs[row.id] = {i: docs[i] for i in row.endpoint_ids if i in docs}
-            self.missing[row.id] = len(row.endpoint_ids) - len(self.docs[row.id])
+            present = {i: docs[i] for i in row.endpoint_ids if i in docs}
+            self.batches[row.id] = PlannedBatch(row.id, list(present), planner.payload(context.spec, row.id, present))
+            self.missing[row.id] = len(row.endpoint_ids) - len(present)
         if queued:
             log.info("activity %s: resuming %d unsettled batches", self.key.id, len(queued))
         return [row.id for row in queued]
@@ -341,91 +337,35 @@ class ActivityRun:
 
     async def _plan_pass(self, context: Context, planned: asyncio.Queue[str | None], faults: list) -> None:
         """Plan pages from the checkpoint until the pass is done, putting their batches in
-        ``planned`` (at most PLANNED_AHEAD ahead of the ones handed out), then None.
-
-        A page is decided in a worker thread and written with the run writer's group commit;
-        its batches are handed out only once it is written. The next page is decided while
-        the previous one is being written (up to PAGES_IN_WRITING), each written from the
-        checkpoint its predecessor leaves, in order."""
-        writing: deque[tuple[PlannedPage, list[audience.Member], asyncio.Future[bool]]] = deque()
-        after, done = self.cursor, self.planned
+        ``planned`` (at most PLANNED_AHEAD ahead of the ones handed out), then None. Each page
+        is planned and written by the run writer (next to the store); its batches are handed
+        out only once it is written."""
         failure: Exception | None = None
         try:
-            while writing or (not done and self.stop is None and not faults):
-                if not done and len(writing) < PAGES_IN_WRITING and self.stop is None and not faults:
-                    page, eligible, metrics = await asyncio.to_thread(self._decide_page, context, after)
-                    if page.done is None:  # halting: the campaign was paused or deleted
-                        done = True
-                        continue
-                    step = runs.PageWrite(self.key, self.services.owner, after, page, metrics)
-                    writing.append((page, eligible, asyncio.ensure_future(self.services.writer.save_page(step))))
-                    after, done = page.cursor, bool(page.done)
-                    continue
-                page, eligible, write = writing.popleft()
-                if not await write:
+            while not self.planned and self.stop is None and not faults:
+                step = PlanStep(
+                    context.spec, self.cursor, self.wave_from, self.wave_until, self.next_wave_at, self.zones
+                )
+                result = await self.services.writer.plan(step)
+                if result.halted:  # the campaign was paused or deleted
+                    self.halt(result.halted)
+                    break
+                if not result.written:
                     self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
                     break
-                for (batch_id, _), start in zip(page.batches, range(0, len(eligible), delivery.BATCH_SIZE), strict=True):
-                    self.docs[batch_id] = {m.id: m.doc for m in eligible[start : start + delivery.BATCH_SIZE]}
-                self.cursor, self.planned = page.cursor, bool(page.done)
-                for batch_id, _ in page.batches:
-                    await planned.put(batch_id)
+                self._count(result.counts, **result.absolute)
+                self.cursor, self.planned, self.zones = result.cursor, result.done, result.zones
+                if context.spec.schedule.get("IsLocalTime"):
+                    self.wave_until, self.next_wave_at = result.wave_until, result.next_wave_at
+                for batch in result.batches:
+                    self.batches[batch.id] = batch
+                for batch in result.batches:
+                    await planned.put(batch.id)
         except Exception as exc:  # the pass ends either way; the run learns why after
             failure = exc
-        # Pages still being written when the pass ends early are never handed out: the run
-        # is stopping, and finishing it cancels their batches in the store.
-        for _, _, write in writing:
-            with contextlib.suppress(Exception):
-                await write
         await planned.put(None)
         if failure is not None:
             raise failure
-
-    def _decide_page(
-        self, context: Context, after: str | None
-    ) -> tuple[PlannedPage, list[audience.Member], dict[str, int]]:
-        """Read the page after ``after`` and decide each endpoint: skipped with a record, or
-        eligible, in batches. A page whose ``done`` is None was not read (the run halts)."""
-        key = self.key
-        with self.db.read() as conn:
-            status = runs.campaign_status(conn, key.app_id, key.campaign_id)
-        if status in (None, "DELETED", "PAUSED"):
-            self.halt(status or "DELETED")
-            return PlannedPage(after, None), [], {}
-        members, cursor = context.reader.page(after, PAGE_SIZE)
-        now = datetime.now(UTC)
-        stamp = format_date(now)
-        page = PlannedPage(cursor=cursor, done=cursor is None, created=stamp)
-        counts: Counter[str] = Counter()
-        if context.schedule.get("IsLocalTime"):
-            members = self._due_locally(context, members, page, now, counts)
-        channel = context.plan.channel
-        assert channel is not None
-        treatment = self.row.treatment_id
-        eligible: list[audience.Member] = []
-        for member in members:
-            counts["ENDPOINT_PRODUCED"] += 1
-            if member.opt_out == "ALL":
-                counts["ENDPOINT_OPT_OUT"] += 1
-            elif member.endpoint_status == "INACTIVE":
-                counts["ENDPOINT_INACTIVE"] += 1
-            elif member.channel_type not in channel.endpoint_types:
-                counts["ENDPOINT_CHANNEL_MISMATCH"] += 1
-            else:
-                arm = context.arms[member.cohort_id]
-                if arm is None:
-                    if treatment == "0":  # the holdout is recorded once per run
-                        page.records.append(self._record(member.id, member.doc, "HOLDOUT", stamp))
-                        counts["HOLDOUT"] += 1
-                elif arm != treatment:
-                    counts["TREATMENT_HOLDOUT"] += 1
-                else:
-                    eligible.append(member)
-        eligible = self._apply_limits(context, eligible, page, now, stamp, counts)
-        for start in range(0, len(eligible), delivery.BATCH_SIZE):
-            chunk = eligible[start : start + delivery.BATCH_SIZE]
-            page.batches.append((random_uuid(), [m.id for m in chunk]))
-        return page, eligible, self._count(counts)
 
     def _count(self, counts: Counter[str] | dict[str, int], **absolute: int) -> dict[str, int]:
         """Add to the activity's metrics (planning runs in a worker thread, delivery on the
@@ -436,117 +376,7 @@ class ActivityRun:
                 self.metrics[name] = value
             return dict(self.metrics)
 
-    def _due_locally(
-        self, context: Context, members: list[audience.Member], page: PlannedPage, now: datetime, counts: Counter[str]
-    ) -> list[audience.Member]:
-        """The members whose local send time falls in this wave; notes the next wave's time."""
-        if self.wave_until is None:
-            self.wave_until = format_date(now)
-        page.wave_until = self.wave_until
-        first_pass = self.wave_from is None
-        lower = context.first_from if first_pass else parse_date(self.wave_from)
-        upper = parse_date(self.wave_until)
-        assert lower is not None and upper is not None
-        next_wave = parse_date(self.next_wave_at) if self.next_wave_at else None
-        due = []
-        for member in members:
-            zone = (orjson.loads(member.doc).get("Demographic") or {}).get("Timezone")
-            send_at = schedules.local_send_time(context.schedule, context.run_at, zone)
-            if send_at is None:
-                if first_pass:
-                    counts["ENDPOINT_MISSING_TIMEZONE"] += 1
-                continue
-            if send_at <= lower:
-                if send_at <= context.first_from:
-                    counts["ENDPOINT_TIMEZONE_MISMATCH"] += first_pass
-                else:
-                    self.zones.setdefault(zone, True)  # sent in an earlier wave
-                continue
-            self.zones[zone] = self.zones.get(zone, True) and send_at <= upper
-            if send_at > upper:
-                next_wave = send_at if next_wave is None else min(next_wave, send_at)
-                continue
-            due.append(member)
-        self.next_wave_at = None if next_wave is None else format_date(next_wave)
-        page.next_wave_at = self.next_wave_at
-        self._count({}, TimezonesTotalCount=len(self.zones), TimezonesCompletedCount=sum(self.zones.values()))
-        if page.done:
-            self.zones = {}
-        if not first_pass and due:
-            # An endpoint whose time zone changed since an earlier wave may fall due again.
-            with self.db.read() as conn:
-                sent = sends.recorded(conn, self.key.app_id, self.key.id, [m.id for m in due])
-            due = [m for m in due if m.id not in sent]
-        return due
-
-    def _apply_limits(
-        self,
-        context: Context,
-        members: list[audience.Member],
-        page: PlannedPage,
-        now: datetime,
-        stamp: str,
-        counts: Counter[str],
-    ) -> list[audience.Member]:
-        """Skip what the run's deadline, the caps and quiet time rule out, with a record each."""
-        if not members:
-            return members
-        if context.deadline is not None and now > context.deadline:
-            for member in members:
-                page.records.append(self._record(member.id, member.doc, "EXPIRED", stamp))
-            counts["EXPIRED"] += len(members)
-            return []
-        limits, key = context.limits, self.key
-        caps: list[tuple[str, dict[str, int], int]] = []
-        if limits.get("Total") or limits.get("Daily"):
-            ids = [m.id for m in members]
-            with self.db.read() as conn:
-                if limits.get("Total"):
-                    sent = sends.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=key.campaign_id)
-                    caps.append(("CAMPAIGN_CAP", sent, limits["Total"]))
-                if limits.get("Daily"):
-                    # The campaign's Daily counts its own sends; the app's counts every campaign's.
-                    scope = key.campaign_id if (context.campaign.get("Limits") or {}).get("Daily") else None
-                    since = format_date(now - timedelta(days=1))
-                    sent = sends.send_counts(conn, key.app_id, ids, TARGETED, campaign_id=scope, since=since)
-                    caps.append(("DAILY_CAP", sent, limits["Daily"]))
-        kept = []
-        for member in members:
-            status = next((name for name, sent, cap in caps if sent.get(member.id, 0) >= cap), None)
-            if status is None and context.quiet_time is not None:
-                zone = (orjson.loads(member.doc).get("Demographic") or {}).get("Timezone")
-                if schedules.in_quiet_time(context.quiet_time, zone, now):
-                    status = "QUIET_TIME"
-            if status is None:
-                kept.append(member)
-            else:
-                page.records.append(self._record(member.id, member.doc, status, stamp))
-                counts[status] += 1
-        return kept
-
-    def _record(
-        self, endpoint_id: str, doc: str | dict, status: str, at: str, reason: str | None = None, batch_id: str | None = None
-    ) -> tuple:
-        """One endpoint's send record, with the endpoint as it was."""
-        key = self.key
-        text = doc if isinstance(doc, str) else orjson.dumps(doc).decode()
-        return sends.endpoint_record(
-            key.app_id, key.campaign_id, key.id, self.row.treatment_id, status, at, endpoint_id, text, reason, batch_id
-        )
-
     # --- delivering -----------------------------------------------------------------------
-
-    def _payload(self, context: Context, batch_id: str, docs: dict[str, str | dict]) -> bytes:
-        return delivery.payload(
-            message=context.plan.message,
-            app_id=self.key.app_id,
-            campaign_id=self.key.campaign_id,
-            treatment_id=self.row.treatment_id,
-            activity_id=self.key.id,
-            scheduled_time=self.row.scheduled_start,
-            endpoints=docs,
-            idempotency_key=batch_id,
-        )
 
     async def _with_retries(self, attempt) -> tuple[Attempt, bytes]:
         tries = max(1, self.settings.delivery_attempts)
@@ -560,21 +390,23 @@ class ActivityRun:
 
     async def _deliver(self, context: Context, batch_id: str) -> tuple[Settlement, dict[str, int]]:
         """Hand a batch to the channel (after its FILTER hook); what to settle it with."""
-        docs = self.docs[batch_id]
+        batch = self.batches[batch_id]
+        ids = batch.endpoint_ids
         if context.deadline is not None and datetime.now(UTC) > context.deadline:
-            return self._expire(batch_id, docs)
+            return await self._expire(context, batch)
         timeout = self.settings.attempt_timeout_s
         channel = context.plan.channel
         assert channel is not None
-        kept: dict[str, str | dict] = dict(docs)
+        body, kept = batch.payload, ids
+        enriched: dict[str, dict] | None = None  # the endpoints as the FILTER hook returned them
         hook_failure: str | None = None
-        if context.filter_function is not None and docs:
+        if context.filter_function is not None and ids:
             record = context.filter_function
-            body = self._payload(context, batch_id, docs)
             outcome, answer = await self._with_retries(lambda: self.services.functions.call(record, body, timeout))
             if outcome.ok:
                 try:
-                    kept = dict(delivery.filter_result(answer, set(docs)))
+                    enriched = delivery.filter_result(answer, set(ids))
+                    kept = list(enriched)
                 except ValueError as exc:
                     hook_failure = str(exc)
             else:
@@ -582,35 +414,37 @@ class ActivityRun:
         status, reason = "SUCCESS", None
         if hook_failure is not None:
             status, reason = "HOOK_FAILURE", hook_failure
-            kept = dict(docs)
         elif kept:
-            body = self._payload(context, batch_id, kept)
+            if enriched is not None:
+                body = planner.payload(context.spec, batch_id, dict(enriched))
             if channel.kind == "webhook":
                 signing = await self._signing_secrets(context)
                 # Signed at each attempt: its webhook-timestamp is when it was sent.
+                sent = body
                 outcome, _ = await self._with_retries(
-                    lambda: self._post(channel.target, body, delivery_headers(signing, body, batch_id), timeout)
+                    lambda: self._post(channel.target, sent, delivery_headers(signing, sent, batch_id), timeout)
                 )
             else:
                 assert context.function is not None
-                function = context.function
-                outcome, _ = await self._with_retries(lambda: self.services.functions.call(function, body, timeout))
+                function, sent = context.function, body
+                outcome, _ = await self._with_retries(lambda: self.services.functions.call(function, sent, timeout))
             if not outcome.ok:
                 status, reason = "CUSTOM_DELIVERY_FAILURE", outcome.reason
-        filtered = len(docs) - len(kept) if hook_failure is None else 0
+        filtered = len(ids) - len(kept) if hook_failure is None else 0
         stamp = now_iso()
-        if status == "SUCCESS" and kept:  # one record for the batch: successes are many and alike
+        if status == "SUCCESS":  # one record for the batch: successes are many and alike
             key = self.key
             records = [
-                sends.batch_record(key.app_id, key.campaign_id, key.id, self.row.treatment_id, status, stamp, batch_id, list(kept))
-            ]  # fmt: skip
+                sends.batch_record(key.app_id, key.campaign_id, key.id, self.row.treatment_id, status, stamp, batch_id, kept)
+            ] if kept else []  # fmt: skip
         else:
-            records = [self._record(i, doc, status, stamp, reason, batch_id) for i, doc in kept.items()]
+            docs = enriched if enriched is not None else await asyncio.to_thread(self._stored, kept)
+            records = [planner.skip_record(context.spec, i, docs.get(i, {}), status, stamp, reason, batch_id) for i in kept]
         succeeded = len(kept) if status == "SUCCESS" else 0
         failed = len(kept) - succeeded
         counts = {"HOOK_FILTERED": filtered} if filtered else {}
         dropped = filtered + self.missing.pop(batch_id, 0)
-        self.docs.pop(batch_id, None)
+        self.batches.pop(batch_id, None)
         if failed and not succeeded:
             self.consecutive_failures += 1
             log.warning("campaign %s batch %s failed: %s", self.key.campaign_id, batch_id, reason)
@@ -628,20 +462,30 @@ class ActivityRun:
         )
         return settlement, counts
 
+    def _stored(self, endpoint_ids: list[str]) -> dict[str, dict]:
+        """The endpoints as stored now: what a failure's or a skip's record keeps.
+        A batch carries only its payload, so they are read when an outcome needs them."""
+        with self.db.read() as conn:
+            return endpoints.get_many(conn, self.key.app_id, endpoint_ids)
+
     async def _settle(self, settlement: Settlement, counts: dict[str, int]) -> None:
         """Write a delivered batch's outcome; its counts are ours only if this closed it."""
         if await self.services.writer.settle(settlement):
             self._count(counts)
 
-    def _expire(self, batch_id: str, docs: dict[str, str | dict]) -> tuple[Settlement, dict[str, int]]:
+    async def _expire(self, context: Context, batch: PlannedBatch) -> tuple[Settlement, dict[str, int]]:
         """MaximumDuration has passed: the batch is not sent; its endpoints are EXPIRED."""
         stamp = now_iso()
         reason = "the campaign's MaximumDuration had passed"
-        records = [self._record(i, doc, "EXPIRED", stamp, reason, batch_id) for i, doc in docs.items()]
+        docs = await asyncio.to_thread(self._stored, batch.endpoint_ids)
+        records = [
+            planner.skip_record(context.spec, i, docs.get(i, {}), "EXPIRED", stamp, reason, batch.id)
+            for i in batch.endpoint_ids
+        ]
         counts = {"EXPIRED": len(records)}
-        dropped = len(records) + self.missing.pop(batch_id, 0)
-        self.docs.pop(batch_id, None)
-        return Settlement(self.key, batch_id, records, dropped=dropped, metrics=counts), counts
+        dropped = len(records) + self.missing.pop(batch.id, 0)
+        self.batches.pop(batch.id, None)
+        return Settlement(self.key, batch.id, records, dropped=dropped, metrics=counts), counts
 
     async def _signing_secrets(self, context: Context) -> list[str]:
         """The secrets that sign a delivery now, read again when SIGNING_SECRETS_REFRESH_S old."""

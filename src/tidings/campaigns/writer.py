@@ -1,4 +1,4 @@
-"""Group commit for the writes of campaign runs, in a helper process.
+"""Planning and group commit for campaign runs, in a helper process next to the store.
 
 Every step of a run is written before the run goes on: a planned page (its batches with the
 checkpoint that produced them) before its batches are handed out, a delivered batch (its
@@ -8,13 +8,14 @@ expensive part of a run. So the steps that arrive while a transaction is being w
 and go together into the next one, in arrival order. A caller gets its answer only once its
 step is committed, so nothing is counted or acknowledged that a crash could still lose.
 
-The transactions run in a helper process with its own connection: writing a run's records
-(one per endpoint) costs about as much as everything else in the run, and there it uses
-the machine's other core and never holds the server's interpreter lock. Steps travel as
-plain data (``runs.PageWrite``, ``runs.Settlement``). Should the helper die, the group it
-had fails like any store fault (the run stops and is taken up again from the store) and the
-next group starts a new helper; should the server die, the helper ends too. An in-memory
-SQLite store, which another process cannot open, is written by one worker thread instead.
+The helper process also plans the pages it writes (``tidings.campaigns.planner``): it reads
+the segment, decides every endpoint and builds the batches' payloads, so the server's
+interpreter is left to the channels and the machine's other core does the store's work.
+Steps travel as plain data (``planner.PlanStep``, ``runs.Settlement``); planned batches come
+back with their payloads. Should the helper die, the group it had fails like any store
+fault (the run stops and is taken up again from the store) and the next group starts a new
+helper; should the server die, the helper ends too. An in-memory SQLite store, which another
+process cannot open, is planned and written by one worker thread instead.
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
+from tidings.campaigns import planner
+from tidings.campaigns.planner import PlanResult, PlanStep
 from tidings.store import runs
 from tidings.store.db import Database
-from tidings.store.runs import PageWrite, Settlement
+from tidings.store.runs import Settlement
 
 MAX_GROUP_ENDPOINTS = 10_000  # endpoints settled per transaction; bounds its size and the wait
 # Groups handed to the helper at once: it starts the next transaction as soon as one commits,
 # instead of idling while the server answers the callers and gathers the next group. The
-# helper has one worker, so groups commit in the order they were formed, and a run's pages
-# (sent in order, each fenced on its predecessor's checkpoint) are written in order; a page
-# whose predecessor failed to commit is fenced off.
+# helper has one worker, so groups commit in the order they were formed.
 GROUPS_IN_FLIGHT = 2
 PARENT_CHECK_S = 0.5  # how often the helper checks that the server is still there
 
@@ -46,7 +47,7 @@ PARENT_CHECK_S = 0.5  # how often the helper checks that the server is still the
 class RunWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.waiting: list[tuple[PageWrite | Settlement, asyncio.Future]] = []
+        self.waiting: list[tuple[PlanStep | Settlement, asyncio.Future]] = []
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.groups: set[asyncio.Task] = set()  # groups being committed
@@ -69,15 +70,16 @@ class RunWriter:
             await asyncio.to_thread(self.helper.shutdown, True, cancel_futures=True)
             self.helper = None
 
-    async def save_page(self, step: PageWrite) -> bool:
-        """Write a planned page; False when it was fenced off (see ``runs.save_page``)."""
+    async def plan(self, step: PlanStep) -> PlanResult:
+        """Plan and write a page; its ``written`` is False when it was fenced off (see
+        ``runs.save_page``)."""
         return await self._enqueue(step)
 
     async def settle(self, settlement: Settlement) -> bool:
         """Record a delivered batch; True when this call closed it (False: it was closed before)."""
         return await self._enqueue(settlement)
 
-    async def _enqueue(self, item: PageWrite | Settlement) -> bool:
+    async def _enqueue(self, item: PlanStep | Settlement):
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
         self.ready.set()
@@ -96,11 +98,11 @@ class RunWriter:
                 groups.add(task)
                 task.add_done_callback(groups.discard)
 
-    async def _commit(self, group: list[tuple[PageWrite | Settlement, asyncio.Future]]) -> None:
-        pages = [item for item, _ in group if isinstance(item, PageWrite)]
+    async def _commit(self, group: list[tuple[PlanStep | Settlement, asyncio.Future]]) -> None:
+        pages = [item for item, _ in group if isinstance(item, PlanStep)]
         settlements = [item for item, _ in group if isinstance(item, Settlement)]
         try:
-            written, closed = await self._transact(pages, settlements)
+            planned, closed = await self._transact(pages, settlements)
         except asyncio.CancelledError:  # the server is stopping
             for _, future in group:
                 future.cancel()
@@ -110,16 +112,16 @@ class RunWriter:
                 if not future.done():
                     future.set_exception(exc)
             return
-        answers = iter(written)
+        results = iter(planned)
         for item, future in group:
-            answer = item.batch_id in closed if isinstance(item, Settlement) else next(answers)
+            answer = item.batch_id in closed if isinstance(item, Settlement) else next(results)
             if not future.done():
                 future.set_result(answer)
 
-    def _next_group(self) -> list[tuple[PageWrite | Settlement, asyncio.Future]]:
-        """Every planned page waiting (a run's batches wait for them), then settled batches
-        up to MAX_GROUP_ENDPOINTS endpoints, so that a page never waits behind a long write."""
-        group = [entry for entry in self.waiting if isinstance(entry[0], PageWrite)]
+    def _next_group(self) -> list[tuple[PlanStep | Settlement, asyncio.Future]]:
+        """Every page waiting to be planned (a run's batches wait for them), then settled
+        batches up to MAX_GROUP_ENDPOINTS endpoints, so that a page never waits behind a long write."""
+        group = [entry for entry in self.waiting if isinstance(entry[0], PlanStep)]
         settled = 0
         for entry in self.waiting:
             if isinstance(entry[0], Settlement) and (settled < MAX_GROUP_ENDPOINTS or not group):
@@ -129,8 +131,8 @@ class RunWriter:
         self.waiting = [entry for entry in self.waiting if id(entry) not in taken]
         return group
 
-    async def _transact(self, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
-        # One worker, so groups commit in the order they were formed (a run's pages must).
+    async def _transact(self, pages: list[PlanStep], settlements: list[Settlement]) -> tuple[list[PlanResult], set[str]]:
+        # One worker, so groups commit in the order they were formed.
         if self.helper is None:
             self.helper = (
                 ThreadPoolExecutor(1, thread_name_prefix="tidings-run-writer")
@@ -141,8 +143,7 @@ class RunWriter:
             )
         loop = asyncio.get_running_loop()
         if self.in_process:
-            work = partial(runs.write_group, pages=pages, settlements=settlements)
-            return await loop.run_in_executor(self.helper, self.db.transact, work)
+            return await loop.run_in_executor(self.helper, plan_and_write, self.db, pages, settlements)
         try:
             return await loop.run_in_executor(self.helper, _write_in_helper, self.db.url, pages, settlements)
         except BrokenProcessPool:
@@ -165,8 +166,23 @@ def _follow_parent(parent: int) -> None:
     threading.Thread(target=watch, name="tidings-follow-parent", daemon=True).start()
 
 
-def _write_in_helper(url: str, pages: list[PageWrite], settlements: list[Settlement]) -> tuple[list[bool], set[str]]:
+def _write_in_helper(url: str, pages: list[PlanStep], settlements: list[Settlement]) -> tuple[list[PlanResult], set[str]]:
     global _helper_db
     if _helper_db is None or _helper_db.url != url:
         _helper_db = Database(url)
-    return _helper_db.transact(partial(runs.write_group, pages=pages, settlements=settlements))
+    return plan_and_write(_helper_db, pages, settlements)
+
+
+def plan_and_write(
+    db: Database, pages: list[PlanStep], settlements: list[Settlement]
+) -> tuple[list[PlanResult], set[str]]:
+    """Plan the pages (each read in its own short transaction), then write them and the
+    settled batches in one transaction. Returns each page's result and the batches closed."""
+    planned = [planner.plan(db, step) for step in pages]
+    writes = [write for write, _ in planned if write is not None]
+    written, closed = db.transact(partial(runs.write_group, pages=writes, settlements=settlements))
+    answers = iter(written)
+    for write, result in planned:
+        if write is not None:
+            result.written = next(answers)
+    return [result for _, result in planned], closed

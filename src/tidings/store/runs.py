@@ -196,7 +196,8 @@ class PageWrite:
     owner: str
     after: str | None  # the checkpoint the page was planned from
     page: PlannedPage
-    metrics: dict
+    metrics: dict[str, int]  # ExecutionMetrics counts to add
+    absolute: dict[str, int] = field(default_factory=dict)  # ExecutionMetrics to set
 
 
 def save_page(conn: Connection, step: PageWrite) -> bool:
@@ -205,7 +206,9 @@ def save_page(conn: Connection, step: PageWrite) -> bool:
     checkpoint is still ``after`` (the campaign deleted, or the activity taken over)."""
     key, page = step.key, step.page
     row = conn.execute(
-        select(A.batch_count).where(key.where(), A.lease_owner == step.owner, A.cursor.is_not_distinct_from(step.after))
+        select(A.batch_count, A.metrics).where(
+            key.where(), A.lease_owner == step.owner, A.cursor.is_not_distinct_from(step.after)
+        )
     ).first()
     if row is None:
         return False
@@ -238,7 +241,7 @@ def save_page(conn: Connection, step: PageWrite) -> bool:
             planned=1 if page.done else 0,
             batch_count=seq + len(page.batches),
             total_endpoint_count=A.total_endpoint_count + planned,
-            metrics=step.metrics,
+            metrics=_added(row.metrics or {}, step.metrics) | step.absolute,
             wave_until=page.wave_until,
             next_wave_at=page.next_wave_at,
         )
@@ -326,9 +329,13 @@ def settle(conn: Connection, settlements: list[Settlement]) -> set[str]:
             # Counts that only delivery learns (FILTER drops, expiries) are kept with the batch
             # that produced them, so a crash cannot lose or repeat them.
             stored = conn.execute(select(A.metrics).where(key.where())).scalar() or {}
-            values["metrics"] = {n: stored.get(n, 0) + metrics[key].get(n, 0) for n in {*stored, *metrics[key]}}
+            values["metrics"] = _added(stored, metrics[key])
         conn.execute(update(t.activities).where(key.where()).values(**values))
     return closed
+
+
+def _added(stored: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
+    return {name: stored.get(name, 0) + counts.get(name, 0) for name in {*stored, *counts}}
 
 
 def finish(
