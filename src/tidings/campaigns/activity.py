@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("tidings.campaigns")
 
 MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
+FUNCTION_WINDOW_START = 2  # batches a run first hands a function at once (see Window)
+WINDOW_PROBE_BATCHES = 4  # batches per slot delivered before the window's throughput is read
+WINDOW_PROBE_S = 0.25  # and at least this long
+WINDOW_GROWTH = 1.15  # one more slot stays only if throughput rose by this factor
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
 # A running activity reads its app's webhook signing secrets again after this many seconds,
 # so that a rotation, and the end of its overlap, reach long runs too.
@@ -86,6 +90,43 @@ class ActivityLeftToAnother(Stop):
 
     def __init__(self, message: str) -> None:
         super().__init__("", message)
+
+
+class Window:
+    """How many batches a run hands its channel at once. A webhook gets the limit at once
+    (connections are cheap). A function's batches each take one of its environments, a
+    process with its own memory, so a run starts with FUNCTION_WINDOW_START and adds one
+    more only while the last one added raised the run's throughput by WINDOW_GROWTH or more: a
+    fast function keeps the few environments it needs, a slow one grows to the limit. Once a
+    slot added brings nothing, the run gives it back and keeps that size."""
+
+    def __init__(self, limit: int, start: int) -> None:
+        self.limit = limit
+        self.size = min(start, limit)
+        self.rate: float | None = None  # endpoints/s measured at the size before this one
+        self.settled = self.size >= limit
+        self._restart()
+
+    def _restart(self) -> None:
+        self.since, self.endpoints, self.batches = time.monotonic(), 0, 0
+
+    def delivered(self, endpoints: int) -> None:
+        if self.settled:
+            return
+        self.endpoints += endpoints
+        self.batches += 1
+        elapsed = time.monotonic() - self.since
+        if self.batches < WINDOW_PROBE_BATCHES * self.size or elapsed < WINDOW_PROBE_S:
+            return
+        rate = self.endpoints / elapsed
+        if self.rate is not None and rate < self.rate * WINDOW_GROWTH:
+            self.size -= 1  # the last slot brought nothing
+            self.settled = True
+            return
+        self.rate = rate
+        self.size += 1
+        self.settled = self.size >= self.limit
+        self._restart()
 
 
 class Pacer:
@@ -164,11 +205,13 @@ class ActivityRun:
         await asyncio.to_thread(self._finish, "COMPLETED", None, None, None)
 
     async def _deliver_all(self, context: Context) -> None:
-        window = max(1, self.settings.max_batches_in_flight)
+        limit = max(1, self.settings.max_batches_in_flight)
         for record in (context.function, context.filter_function):
             if record is not None:
-                limit = record.reserved_concurrency
-                window = min(window, self.settings.max_environments if limit is None else max(1, limit))
+                reserved = record.reserved_concurrency
+                limit = min(limit, self.settings.max_environments if reserved is None else max(1, reserved))
+        uses_functions = context.function is not None or context.filter_function is not None
+        window = Window(limit, start=FUNCTION_WINDOW_START if uses_functions else limit)
         pacer = Pacer(context.limits.get("MessagesPerSecond"))
         # A batch holds a window slot only while the channel has it; its settling (the
         # group-committed write of its records) goes on outside the window, so the channel is
@@ -190,11 +233,13 @@ class ActivityRun:
             task.add_done_callback(done)
 
         async def deliver(batch_id: str) -> None:
+            size = len(self.batches[batch_id].endpoint_ids)
             settlement, counts = await self._deliver(context, batch_id)
+            window.delivered(size)
             track(asyncio.create_task(self._settle(settlement, counts)), settling)
 
         async def submit(batch_id: str) -> None:
-            while len(in_flight) >= window or len(settling) >= MAX_UNSETTLED:
+            while len(in_flight) >= window.size or len(settling) >= MAX_UNSETTLED:
                 await asyncio.wait(in_flight | settling, return_when=asyncio.FIRST_COMPLETED)
             if self.stop is not None:
                 return
@@ -205,18 +250,18 @@ class ActivityRun:
             while in_flight or settling:
                 await asyncio.wait(in_flight | settling)
 
-        planner: asyncio.Task | None = None
+        planning: asyncio.Task | None = None
         try:
             for batch_id in await asyncio.to_thread(self._resume, context):
                 await submit(batch_id)
             while self.stop is None and not faults:
                 planned: asyncio.Queue[str | None] = asyncio.Queue(PLANNED_AHEAD)
-                planner = asyncio.create_task(self._plan_pass(context, planned, faults))
+                planning = asyncio.create_task(self._plan_pass(context, planned, faults))
                 while (batch_id := await planned.get()) is not None:
                     if self.stop is None:
                         await submit(batch_id)
-                await planner  # raises what stopped the planning
-                planner = None
+                await planning  # raises what stopped the planning
+                planning = None
                 if self.next_wave_at is None or self.stop is not None:
                     break
                 await drain()  # the next wave skips what this one sent, so let it settle first
@@ -228,8 +273,8 @@ class ActivityRun:
         finally:
             for task in in_flight | settling:
                 task.cancel()
-            if planner is not None:
-                planner.cancel()
+            if planning is not None:
+                planning.cancel()
         if self.stop is not None:
             raise self.stop
 
