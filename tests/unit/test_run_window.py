@@ -54,3 +54,11 @@ def test_gains_stop_where_the_function_saturates(clock):
 def test_a_webhook_window_starts_at_its_limit(clock):
     window = Window(16, start=16)
     assert window.size == 16 and window.settled
+
+
+def test_environments_starting_up_do_not_count_as_a_gain(clock):
+    # The first batches wait for the environments to start; after that the machine is the limit.
+    window = Window(8, start=2)
+    started = clock[0]
+    sizes = run(window, clock, 10, lambda size: 3 if clock[0] - started < 0.5 else 30)
+    assert max(sizes) <= 3 and sizes[-1] == 2

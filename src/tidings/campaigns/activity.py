@@ -49,6 +49,7 @@ FUNCTION_WINDOW_START = 2  # batches a run first hands a function at once (see W
 WINDOW_PROBE_BATCHES = 4  # batches per slot delivered before the window's throughput is read
 WINDOW_PROBE_S = 0.25  # and at least this long
 WINDOW_GROWTH = 1.15  # one more slot stays only if throughput rose by this factor
+WINDOW_WARMUP_S = 1.0  # a run's first second (its environments starting) measures nothing
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
 # A running activity reads its app's webhook signing secrets again after this many seconds,
 # so that a rotation, and the end of its overlap, reach long runs too.
@@ -106,6 +107,7 @@ class Window:
         self.rate: float | None = None  # endpoints/s measured at the size before this one
         self.settled = self.size >= limit
         self._restart()
+        self.warm_at = self.since + WINDOW_WARMUP_S  # environments starting: not measured before
 
     def _restart(self) -> None:
         self.since, self.endpoints, self.batches = time.monotonic(), 0, 0
@@ -119,6 +121,9 @@ class Window:
         if self.batches < WINDOW_PROBE_BATCHES * self.size or elapsed < WINDOW_PROBE_S:
             return
         rate = self.endpoints / elapsed
+        if self.since < self.warm_at:
+            self._restart()
+            return
         if self.rate is not None and rate < self.rate * WINDOW_GROWTH:
             self.size -= 1  # the last slot brought nothing
             self.settled = True
