@@ -28,11 +28,12 @@ def run(window: Window, clock, seconds: float, batches_per_tenth) -> list[int]:
     return sizes
 
 
-def test_a_slow_function_gets_more_environments_up_to_the_limit(clock):
+@pytest.mark.parametrize("limit", [8, 16, 64])
+def test_a_slow_function_gets_more_environments_up_to_the_limit(clock, limit):
     # Each batch waits 0.1 s on something outside (I/O): throughput grows with the window.
-    window = Window(8, start=2)
-    sizes = run(window, clock, 10, lambda size: size)
-    assert sizes[0] == 2 and sizes[-1] == 8
+    window = Window(limit, start=2)
+    sizes = run(window, clock, 60, lambda size: size)
+    assert sizes[0] == 2 and sizes[-1] == limit
     assert sizes == sorted(sizes)
 
 

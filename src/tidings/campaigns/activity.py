@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -48,7 +46,7 @@ MAX_UNSETTLED = 256  # delivered batches waiting for their records to be written
 FUNCTION_WINDOW_START = 2  # batches a run first hands a function at once (see Window)
 WINDOW_PROBE_BATCHES = 4  # batches per slot delivered before the window's throughput is read
 WINDOW_PROBE_S = 0.25  # and at least this long
-WINDOW_GROWTH = 1.15  # one more slot stays only if throughput rose by this factor
+WINDOW_GROWTH = 0.5  # one more slot stays only if it added half a slot's share of throughput
 WINDOW_WARMUP_S = 1.0  # a run's first second (its environments starting) measures nothing
 PLANNED_AHEAD = 80  # batches planned and written, waiting to be handed out
 # A running activity reads its app's webhook signing secrets again after this many seconds,
@@ -97,9 +95,11 @@ class Window:
     """How many batches a run hands its channel at once. A webhook gets the limit at once
     (connections are cheap). A function's batches each take one of its environments, a
     process with its own memory, so a run starts with FUNCTION_WINDOW_START and adds one
-    more only while the last one added raised the run's throughput by WINDOW_GROWTH or more: a
-    fast function keeps the few environments it needs, a slow one grows to the limit. Once a
-    slot added brings nothing, the run gives it back and keeps that size."""
+    more only while the last one added earned its place: at size n, throughput must have
+    risen by WINDOW_GROWTH of the share one slot had at size n - 1 (a function that waits on
+    the network gains a whole share, one bound by the machine's CPUs next to nothing). A fast
+    function keeps the few environments it needs, a slow one grows to the limit. Once a slot
+    added brings nothing, the run gives it back and keeps that size."""
 
     def __init__(self, limit: int, start: int) -> None:
         self.limit = limit
@@ -124,7 +124,7 @@ class Window:
         if self.since < self.warm_at:
             self._restart()
             return
-        if self.rate is not None and rate < self.rate * WINDOW_GROWTH:
+        if self.rate is not None and rate < self.rate * (1 + WINDOW_GROWTH / (self.size - 1)):
             self.size -= 1  # the last slot brought nothing
             self.settled = True
             return
@@ -173,8 +173,6 @@ class ActivityRun:
         self.row = row
         self.cursor: str | None = row.cursor
         self.planned = bool(row.planned)
-        self.metrics: Counter[str] = Counter({k: int(v) for k, v in (row.metrics or {}).items()})
-        self.metrics_lock = threading.Lock()
         self.missing: dict[str, int] = {}  # batch id -> endpoints deleted since it was planned
         self.consecutive_failures = 0
         self.stop: Stop | None = None
@@ -239,9 +237,9 @@ class ActivityRun:
 
         async def deliver(batch_id: str) -> None:
             size = len(self.batches[batch_id].endpoint_ids)
-            settlement, counts = await self._deliver(context, batch_id)
+            settlement = await self._deliver(context, batch_id)
             window.delivered(size)
-            track(asyncio.create_task(self._settle(settlement, counts)), settling)
+            track(asyncio.create_task(self.services.writer.settle(settlement)), settling)
 
         async def submit(batch_id: str) -> None:
             while len(in_flight) >= window.size or len(settling) >= MAX_UNSETTLED:
@@ -397,13 +395,14 @@ class ActivityRun:
                     context.spec, self.cursor, self.wave_from, self.wave_until, self.next_wave_at, self.zones
                 )
                 result = await self.services.writer.plan(step)
+                if result.error:
+                    raise RuntimeError(f"activity {self.key.id}: {result.error}")
                 if result.halted:  # the campaign was paused or deleted
                     self.halt(result.halted)
                     break
                 if not result.written:
                     self.stop = ActivityLeftToAnother("the campaign was deleted or another server took the activity over")
                     break
-                self._count(result.counts, **result.absolute)
                 self.cursor, self.planned, self.zones = result.cursor, result.done, result.zones
                 if context.spec.schedule.get("IsLocalTime"):
                     self.wave_until, self.next_wave_at = result.wave_until, result.next_wave_at
@@ -417,15 +416,6 @@ class ActivityRun:
         if failure is not None:
             raise failure
 
-    def _count(self, counts: Counter[str] | dict[str, int], **absolute: int) -> dict[str, int]:
-        """Add to the activity's metrics (planning runs in a worker thread, delivery on the
-        event loop); returns a snapshot to store."""
-        with self.metrics_lock:
-            self.metrics.update(counts)
-            for name, value in absolute.items():
-                self.metrics[name] = value
-            return dict(self.metrics)
-
     # --- delivering -----------------------------------------------------------------------
 
     async def _with_retries(self, attempt) -> tuple[Attempt, bytes]:
@@ -438,7 +428,7 @@ class ActivityRun:
             await asyncio.sleep(delay * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    async def _deliver(self, context: Context, batch_id: str) -> tuple[Settlement, dict[str, int]]:
+    async def _deliver(self, context: Context, batch_id: str) -> Settlement:
         """Hand a batch to the channel (after its FILTER hook); what to settle it with."""
         batch = self.batches[batch_id]
         ids = batch.endpoint_ids
@@ -507,10 +497,9 @@ class ActivityRun:
                 )
         elif kept:
             self.consecutive_failures = 0
-        settlement = Settlement(
+        return Settlement(
             self.key, batch_id, records, succeeded=succeeded, failed=failed, dropped=dropped, metrics=counts
         )
-        return settlement, counts
 
     def _stored(self, endpoint_ids: list[str]) -> dict[str, dict]:
         """The endpoints as stored now: what a failure's or a skip's record keeps.
@@ -518,12 +507,7 @@ class ActivityRun:
         with self.db.read() as conn:
             return endpoints.get_many(conn, self.key.app_id, endpoint_ids)
 
-    async def _settle(self, settlement: Settlement, counts: dict[str, int]) -> None:
-        """Write a delivered batch's outcome; its counts are ours only if this closed it."""
-        if await self.services.writer.settle(settlement):
-            self._count(counts)
-
-    async def _expire(self, context: Context, batch: PlannedBatch) -> tuple[Settlement, dict[str, int]]:
+    async def _expire(self, context: Context, batch: PlannedBatch) -> Settlement:
         """MaximumDuration has passed: the batch is not sent; its endpoints are EXPIRED."""
         stamp = now_iso()
         reason = "the campaign's MaximumDuration had passed"
@@ -535,7 +519,7 @@ class ActivityRun:
         counts = {"EXPIRED": len(records)}
         dropped = len(records) + self.missing.pop(batch.id, 0)
         self.batches.pop(batch.id, None)
-        return Settlement(self.key, batch.id, records, dropped=dropped, metrics=counts), counts
+        return Settlement(self.key, batch.id, records, dropped=dropped, metrics=counts)
 
     async def _signing_secrets(self, context: Context) -> list[str]:
         """The secrets that sign a delivery now, read again when SIGNING_SECRETS_REFRESH_S old."""
@@ -553,7 +537,6 @@ class ActivityRun:
 
     def _finish(self, state: str, result: str | None, message: str | None, campaign_status: str | None) -> None:
         """End the activity; without a ``result``, it failed when nothing it handed over succeeded."""
-        metrics = self._count({})
         status = self.db.transact(
             lambda conn: runs.finish(
                 conn,
@@ -562,7 +545,6 @@ class ActivityRun:
                 state=state,
                 result=result,
                 end=now_iso(),
-                metrics=metrics,
                 message=message,
                 campaign_status=campaign_status,
             )

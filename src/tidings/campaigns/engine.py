@@ -171,10 +171,13 @@ class CampaignEngine:
         before = format_date(datetime.now(UTC) - timedelta(days=self.settings.send_records_retention_days))
         total = 0
         while True:
+            started = time.monotonic()
             removed = self.db.transact(lambda conn: sends.prune(conn, before, PRUNE_ROWS))
             total += removed
             if removed < PRUNE_ROWS:
                 return total
+            # As long again between chunks: runs' writes get the store's write lock in between.
+            time.sleep(time.monotonic() - started)
 
     def _notice_pauses(self) -> None:
         """Paused or deleted campaigns stop sending now, not at the end of a page."""

@@ -86,6 +86,7 @@ class PlanResult:
     wave_until: str | None = None
     next_wave_at: str | None = None
     zones: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None  # planning failed (the page was not written): why
 
 
 def plan(db: Database, step: PlanStep) -> tuple[PageWrite | None, PlanResult]:

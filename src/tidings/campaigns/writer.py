@@ -178,7 +178,7 @@ def plan_and_write(
 ) -> tuple[list[PlanResult], set[str]]:
     """Plan the pages (each read in its own short transaction), then write them and the
     settled batches in one transaction. Returns each page's result and the batches closed."""
-    planned = [planner.plan(db, step) for step in pages]
+    planned = [_plan_one(db, step) for step in pages]
     writes = [write for write, _ in planned if write is not None]
     written, closed = db.transact(partial(runs.write_group, pages=writes, settlements=settlements))
     answers = iter(written)
@@ -186,3 +186,11 @@ def plan_and_write(
         if write is not None:
             result.written = next(answers)
     return [result for _, result in planned], closed
+
+
+def _plan_one(db: Database, step: PlanStep) -> tuple[runs.PageWrite | None, PlanResult]:
+    """A page that cannot be planned fails its own run, not the steps grouped with it."""
+    try:
+        return planner.plan(db, step)
+    except Exception as exc:
+        return None, PlanResult(written=False, error=f"planning a page failed: {type(exc).__name__}: {exc}")

@@ -346,7 +346,6 @@ def finish(
     state: str,
     result: str | None,
     end: str,
-    metrics: dict,
     message: str | None = None,
     campaign_status: str | None = None,
 ) -> str | None:
@@ -382,7 +381,6 @@ def finish(
             state=state,
             result=result,
             end=end,
-            metrics=metrics,
             message=message,
             lease_owner=None,
             lease_until=None,

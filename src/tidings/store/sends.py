@@ -127,13 +127,14 @@ def add_records(conn: Connection, records: list[tuple]) -> None:
 
 
 def _indexed_campaigns(conn: Connection, campaign_ids: set[str]) -> set[str]:
-    """Which of these campaigns keep per-endpoint rows. On PostgreSQL the campaign rows are
-    share-locked, so that ``index_campaigns`` (which locks them to write) cannot fill a
-    campaign's rows from its records while records it cannot see yet are being added."""
-    query = select(C.id).where(C.id.in_(campaign_ids), C.indexed_sends)
+    """Which of these campaigns keep per-endpoint rows. On PostgreSQL every one of the
+    campaign rows is share-locked (indexed or not: a row the query skipped would not be
+    locked), so ``index_campaigns``, which locks them to write, either waits for these
+    records and copies them, or comes first and these records see the flag it set."""
+    query = select(C.id, C.indexed_sends).where(C.id.in_(campaign_ids)).order_by(C.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(read=True)
-    return set(conn.execute(query).scalars())
+    return {campaign_id for campaign_id, indexed in conn.execute(query) if indexed}
 
 
 def _add_endpoint_sends(conn: Connection, rows: list[tuple]) -> None:
@@ -159,7 +160,7 @@ def index_campaigns(conn: Connection, app_id: str, campaign_ids: list[str]) -> l
     kept so far. Returns the campaigns that did not keep them before."""
     if not campaign_ids:
         return []
-    query = select(C.id).where(C.app_id == app_id, C.id.in_(campaign_ids), ~C.indexed_sends)
+    query = select(C.id).where(C.app_id == app_id, C.id.in_(campaign_ids), ~C.indexed_sends).order_by(C.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     fresh = list(conn.execute(query).scalars())

@@ -47,7 +47,8 @@ def create_campaign(call: Call, params: dict) -> dict:
     _check_ownership(call, request, previous=None)
 
     def work(conn):
-        app = apps.get(conn, app_id)
+        # Locked: an app gaining a Daily cap meanwhile must see this campaign (to index it).
+        app = apps.get(conn, app_id, lock=True)
         pinned = _pin_segment(conn, app_id, request)
         doc = campaign_rules.campaign_document(
             pinned, app_id=app_id, campaign_id=campaign_id, arn=arn, version=1, created=now, modified=now
@@ -151,7 +152,7 @@ def update_campaign(call: Call, params: dict) -> dict:
         _check_ownership(call, merged, previous=stored)
 
     def work(conn):
-        app = apps.get(conn, app_id)
+        app = apps.get(conn, app_id, lock=True)  # as in create_campaign
         head = campaigns.head(conn, app_id, campaign_id, lock=True)
         old_doc, _ = campaigns.get(conn, app_id, campaign_id)
         previous = campaign_rules.write_request_of(old_doc)

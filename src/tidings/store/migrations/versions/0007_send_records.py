@@ -14,8 +14,6 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from tidings.domain.schedules import keeps_sends_per_endpoint
-
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -29,6 +27,20 @@ RECORD = "app_id, campaign_id, activity_id, treatment_id, status, reason, batch_
 
 def _document(value):
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _looks_up_sends(campaign: dict, app_settings: dict) -> bool:
+    """The rule of this revision (tidings.domain.schedules.keeps_sends_per_endpoint as it
+    was): a Daily or Total cap of the campaign or its app (a campaign's 0 overrides the app's
+    and means none), or a local-time schedule."""
+    own, app = campaign.get("Limits") or {}, app_settings.get("Limits") or {}
+
+    def limit(name: str):
+        value = own.get(name)
+        return app.get(name) if value is None else value
+
+    local_time = (campaign.get("Schedule") or {}).get("IsLocalTime")
+    return bool(limit("Daily") or limit("Total") or app.get("Daily") or local_time)
 
 
 def upgrade() -> None:
@@ -101,7 +113,7 @@ def upgrade() -> None:
     indexed = [
         (row.app_id, row.id)
         for row in latest
-        if keeps_sends_per_endpoint(_document(row.doc) or {}, settings.get(row.app_id, {}))
+        if _looks_up_sends(_document(row.doc) or {}, settings.get(row.app_id, {}))
     ]
     for app_id, campaign_id in indexed:
         parameters = {"app_id": app_id, "campaign_id": campaign_id}
