@@ -177,7 +177,7 @@ class Server:
         assert self.process is not None
         pid = self.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        helpers = [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        helpers = [int(c) for c in children if b"tidings.campaigns.writer" in Path(f"/proc/{c}/cmdline").read_bytes()]
         return [pid, *helpers]
 
     def peak_rss_mib(self) -> float:

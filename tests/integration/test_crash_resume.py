@@ -57,7 +57,7 @@ def test_sigkill_mid_run_resumes_without_loss_or_repeats(database_url, tmp_path)
             assert time.monotonic() < deadline, "the run did not get going"
             time.sleep(0.02)
         helpers = children(server.process.pid)
-        assert any(b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers), (
+        assert any(b"tidings.campaigns.writer" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers), (
             "the run's writes should go through a helper process"
         )
         server.process.kill()  # SIGKILL: no shutdown code runs

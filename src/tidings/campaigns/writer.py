@@ -11,23 +11,28 @@ step is committed, so nothing is counted or acknowledged that a crash could stil
 The helper process also plans the pages it writes (``tidings.campaigns.planner``): it reads
 the segment, decides every endpoint and builds the batches' payloads, so the server's
 interpreter is left to the channels and the machine's other core does the store's work.
-Steps travel as plain data (``planner.PlanStep``, ``runs.Settlement``); planned batches come
-back with their payloads. Should the helper die, the group it had fails like any store
-fault (the run stops and is taken up again from the store) and the next group starts a new
-helper; should the server die, the helper ends too. An in-memory SQLite store, which another
-process cannot open, is planned and written by one worker thread instead.
+Steps travel pickled as plain data (``planner.PlanStep``, ``runs.Settlement``) over the
+helper's stdin; planned batches come back with their payloads on its stdout. The helper is
+a plain child process (``python -m tidings.campaigns.writer``), not a multiprocessing pool:
+it imports only the planner and the store, and needs no resource-tracker process beside it.
+Should the helper die, the groups it had fail like any store fault (the runs stop and are
+taken up again from the store) and the next group starts a new helper; should the server
+die, the helper ends too. An in-memory SQLite store, which another process cannot open, is
+planned and written by one worker thread instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
+import pickle
+import struct
+import sys
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from tidings.campaigns import planner
@@ -51,7 +56,8 @@ class RunWriter:
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.groups: set[asyncio.Task] = set()  # groups being committed
-        self.helper: Executor | None = None
+        self.thread: ThreadPoolExecutor | None = None  # an in-memory store's writer
+        self.helper: HelperProcess | None = None
         self.in_process = db.is_sqlite and db.engine.url.database in (None, "", ":memory:")
 
     def start(self) -> None:
@@ -66,8 +72,11 @@ class RunWriter:
         for _, future in self.waiting:
             future.cancel()
         self.waiting.clear()
+        if self.thread is not None:
+            await asyncio.to_thread(self.thread.shutdown, True, cancel_futures=True)
+            self.thread = None
         if self.helper is not None:
-            await asyncio.to_thread(self.helper.shutdown, True, cancel_futures=True)
+            await self.helper.stop()
             self.helper = None
 
     async def plan(self, step: PlanStep) -> PlanResult:
@@ -133,25 +142,92 @@ class RunWriter:
 
     async def _transact(self, pages: list[PlanStep], settlements: list[Settlement]) -> tuple[list[PlanResult], set[str]]:
         # One worker, so groups commit in the order they were formed.
-        if self.helper is None:
-            self.helper = (
-                ThreadPoolExecutor(1, thread_name_prefix="tidings-run-writer")
-                if self.in_process
-                else ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_follow_parent, initargs=(os.getpid(),)
-                )
-            )
-        loop = asyncio.get_running_loop()
         if self.in_process:
-            return await loop.run_in_executor(self.helper, plan_and_write, self.db, pages, settlements)
+            if self.thread is None:
+                self.thread = ThreadPoolExecutor(1, thread_name_prefix="tidings-run-writer")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.thread, plan_and_write, self.db, pages, settlements)
+        if self.helper is None or not self.helper.alive:
+            self.helper = await HelperProcess.start(self.db.url)
+        return await self.helper.call(pages, settlements)
+
+
+class HelperGone(RuntimeError):
+    """The helper process ended before answering: its groups were not (all) written."""
+
+
+_FRAME = struct.Struct(">I")  # a pickled message's length
+
+
+class HelperProcess:
+    """The server's side of the helper: groups go in order, their answers come back in order."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pending: deque[asyncio.Future] = deque()
+        self.alive = True
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def start(cls, url: str) -> HelperProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tidings.campaigns.writer", str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        helper = cls(process)
+        await helper._send(url)  # not on the command line, where `ps` would show a password
+        return helper
+
+    async def call(self, pages: list[PlanStep], settlements: list[Settlement]) -> tuple[list[PlanResult], set[str]]:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        await self._send((pages, settlements))
+        return await future
+
+    async def _send(self, message: object) -> None:
+        assert self.process.stdin is not None
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return await loop.run_in_executor(self.helper, _write_in_helper, self.db.url, pages, settlements)
-        except BrokenProcessPool:
-            self.helper = None
-            raise
+            self.process.stdin.write(_FRAME.pack(len(data)) + data)
+            await self.process.stdin.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            self._gone()
+            raise HelperGone("the run writer's helper process ended") from exc
 
+    async def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                (size,) = _FRAME.unpack(await stdout.readexactly(_FRAME.size))
+                ok, value = pickle.loads(await stdout.readexactly(size))
+                future = self.pending.popleft()
+                if not future.done():
+                    future.set_result(value) if ok else future.set_exception(value)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._gone()
 
-_helper_db: Database | None = None  # the helper process's store
+    def _gone(self) -> None:
+        self.alive = False
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(HelperGone("the run writer's helper process ended before answering"))
+
+    async def stop(self) -> None:
+        self.alive = False
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # the helper ends at the end of its input
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
 
 
 def _follow_parent(parent: int) -> None:
@@ -166,11 +242,35 @@ def _follow_parent(parent: int) -> None:
     threading.Thread(target=watch, name="tidings-follow-parent", daemon=True).start()
 
 
-def _write_in_helper(url: str, pages: list[PlanStep], settlements: list[Settlement]) -> tuple[list[PlanResult], set[str]]:
-    global _helper_db
-    if _helper_db is None or _helper_db.url != url:
-        _helper_db = Database(url)
-    return plan_and_write(_helper_db, pages, settlements)
+def _serve(parent: int) -> None:
+    """The helper process: plan and write each group read from stdin, answer on stdout."""
+    _follow_parent(parent)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to the server's stderr, never into the answers
+    requests = sys.stdin.buffer
+
+    def read() -> object | None:
+        header = requests.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            return None  # the server closed our input: stop
+        return pickle.loads(requests.read(_FRAME.unpack(header)[0]))
+
+    url = read()
+    if not isinstance(url, str):
+        return
+    db = Database(url)
+    while (group := read()) is not None:
+        pages, settlements = group  # type: ignore[misc]
+        try:
+            answer: tuple[bool, object] = (True, plan_and_write(db, pages, settlements))
+        except Exception as exc:
+            answer = (False, exc)
+        try:
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an exception that does not pickle: its text does
+            data = pickle.dumps((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
+        answers.write(_FRAME.pack(len(data)) + data)
+        answers.flush()
 
 
 def plan_and_write(
@@ -194,3 +294,7 @@ def _plan_one(db: Database, step: PlanStep) -> tuple[runs.PageWrite | None, Plan
         return planner.plan(db, step)
     except Exception as exc:
         return None, PlanResult(written=False, error=f"planning a page failed: {type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
