@@ -45,12 +45,12 @@ bench: $(TEST_STAMP)
 
 # The 1M-endpoint audience of the targets (with 100k for the memory ratio), then the 1M
 # Python-function run on PostgreSQL, in the database BENCH_POSTGRES names (dropped and
-# created empty first): roughly half an hour, more while rates are below their targets.
-# The SQLite database grows by about (11 runs x 1M sends x the disk per send).
+# created empty first): about 20 minutes. BENCH_ARGS adds options, e.g.
+# BENCH_ARGS="--profile /tmp/profiles --py-spy .venv/bin/py-spy" (py-spy: pip install py-spy).
 BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/bench_pg
 .PHONY: bench-full
 bench-full: $(TEST_STAMP)
-	$(BIN)/python bench/campaign_run.py --endpoints 100000,1000000 --postgres $(BENCH_POSTGRES)
+	$(BIN)/python bench/campaign_run.py --endpoints 100000,1000000 --postgres $(BENCH_POSTGRES) $(BENCH_ARGS)
 
 # The fuzzer of tests/contract/test_fuzz.py with a larger budget: 20,000 requests per seed,
 # three seeds, on both backends (about 15 minutes). `make test` runs 2,500 per backend.
