@@ -47,6 +47,7 @@ from tidings.domain.events import (
 )
 from tidings.store import schema as t
 from tidings.store.db import Database
+from tidings.store.sql import insert_tuples
 
 R = t.send_records.c
 X = t.endpoint_sends.c
@@ -59,6 +60,7 @@ RECORD_COLUMNS = (
     "endpoint_ids", "endpoint_count", "endpoint",
 )  # fmt: skip
 _ENDPOINT_IDS = RECORD_COLUMNS.index("endpoint_ids")
+ENDPOINT_SEND_COLUMNS = ("app_id", "endpoint_id", "activity_id", "campaign_id", "status", "at")  # key first
 
 
 def batch_record(
@@ -105,16 +107,10 @@ def endpoint_record(
 
 def add_records(conn: Connection, records: list[tuple]) -> None:
     """Append send records (tuples in RECORD_COLUMNS order), and the per-endpoint rows of
-    the campaigns that keep them. They go to the driver as tuples: building and binding
-    them through SQL expressions cost more than the database's own work."""
+    the campaigns that keep them."""
     if not records:
         return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {t.send_records.name} ({', '.join(RECORD_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(RECORD_COLUMNS))})",
-        records,
-    )
+    insert_tuples(conn, t.send_records, RECORD_COLUMNS, records)
     indexed = _indexed_campaigns(conn, {r[1] for r in records})
     if indexed:
         rows = [
@@ -123,7 +119,7 @@ def add_records(conn: Connection, records: list[tuple]) -> None:
             if r[1] in indexed
             for endpoint_id in orjson.loads(r[_ENDPOINT_IDS])
         ]
-        _add_endpoint_sends(conn, rows)
+        insert_tuples(conn, t.endpoint_sends, ENDPOINT_SEND_COLUMNS, rows, keep_existing=ENDPOINT_SEND_COLUMNS[:3])
 
 
 def _indexed_campaigns(conn: Connection, campaign_ids: set[str]) -> set[str]:
@@ -135,17 +131,6 @@ def _indexed_campaigns(conn: Connection, campaign_ids: set[str]) -> set[str]:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(read=True)
     return {campaign_id for campaign_id, indexed in conn.execute(query) if indexed}
-
-
-def _add_endpoint_sends(conn: Connection, rows: list[tuple]) -> None:
-    if not rows:
-        return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {t.endpoint_sends.name} (app_id, endpoint_id, activity_id, campaign_id, status, at) "
-        f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (app_id, endpoint_id, activity_id) DO NOTHING",
-        rows,
-    )
 
 
 def _each_id(conn: Connection):
@@ -177,8 +162,7 @@ def index_campaigns(conn: Connection, app_id: str, campaign_ids: list[str]) -> l
         .where(R.app_id == app_id, R.campaign_id.in_(fresh))
     )
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    columns = ["app_id", "endpoint_id", "activity_id", "campaign_id", "status", "at"]
-    conn.execute(insert(t.endpoint_sends).from_select(columns, rows).on_conflict_do_nothing())
+    conn.execute(insert(t.endpoint_sends).from_select(ENDPOINT_SEND_COLUMNS, rows).on_conflict_do_nothing())
     return fresh
 
 

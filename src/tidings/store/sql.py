@@ -31,6 +31,21 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: Sequen
     conn.execute(insert.on_conflict_do_nothing(index_elements=list(keys)), rows)
 
 
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple], *, keep_existing: Sequence[str] = ()
+) -> None:
+    """Insert rows given as tuples in ``columns`` order, straight to the driver: for the
+    writes made once per batch or endpoint, where building and binding SQL expressions cost
+    more than the database's own work. ``keep_existing``: the key whose existing rows stay."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    if keep_existing:
+        sql += f" ON CONFLICT ({', '.join(keep_existing)}) DO NOTHING"
+    conn.exec_driver_sql(sql, rows)
+
+
 def keyset_page(
     conn: Connection,
     query: Select,
