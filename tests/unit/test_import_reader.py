@@ -104,3 +104,9 @@ def test_large_local_json_files_are_read_by_several_lanes(tmp_path, monkeypatch)
     assert reader.lanes_for({"url": "https://example.com/x.json"}, "JSON", 0) == 1
     monkeypatch.setattr(reader.os, "sched_getaffinity", lambda _pid: {0})
     assert reader.lanes_for({"path": str(big)}, "JSON", 0) == 1
+
+
+def test_a_prepared_endpoint_has_the_columns_the_store_writes_in_their_order():
+    from tidings.store.imports import ENDPOINT_COLUMNS
+
+    assert reader.NewEndpoint._fields == ENDPOINT_COLUMNS
