@@ -46,7 +46,7 @@ from tidings.domain.errors import InvalidInput
 from tidings.domain.imports import MEMBER, CsvPlan, ItemCheck, Row, RowError, json_row
 from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
 
-CHUNK_ROWS = 10_000  # rows per transaction: each commit has a fixed cost (SQLite checkpoints its WAL)
+CHUNK_ROWS = 5000
 CHUNK_BYTES = 8 * 1024 * 1024
 HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
 LANE_MIN_BYTES = 2 * HELPER_MIN_BYTES  # a local JSON file this large is read by several helpers
