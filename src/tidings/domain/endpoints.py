@@ -36,6 +36,7 @@ MAX_VALUE_LENGTH = 100
 MAX_VALUES = 50
 MAX_ENDPOINTS_PER_USER = 15
 _FORBIDDEN_ID_CHARACTERS = frozenset("${}")
+_NO_DOCUMENT: dict = {}  # what a new endpoint is updated over (read, never written)
 
 
 def check_id(value: str, member: str) -> str:
@@ -93,7 +94,7 @@ def apply_update_encoded(
     run in the order their errors take precedence: Address, Location, User.UserId,
     EffectiveDate, EndpointStatus, OptOut, limits.
     """
-    old = existing or {}
+    old = existing or _NO_DOCUMENT
     doc: dict = {}
     if "ChannelType" in request:
         doc["ChannelType"] = request["ChannelType"]
@@ -119,13 +120,15 @@ def apply_update_encoded(
         doc["OptOut"] = old.get("OptOut", "NONE")
     doc["RequestId"] = request.get("RequestId", request_id)
     if "Location" in request:
-        location = {**old.get("Location", {}), **request["Location"]}
-        _check_location(location, f"{member}.Location")
+        sent = request["Location"]
+        location = {**old["Location"], **sent} if "Location" in old else dict(sent)
+        _check_location(location, member)
         doc["Location"] = location
     elif "Location" in old:
         doc["Location"] = old["Location"]
     if "Demographic" in request:
-        doc["Demographic"] = {**old.get("Demographic", {}), **request["Demographic"]}
+        sent = request["Demographic"]
+        doc["Demographic"] = {**old["Demographic"], **sent} if "Demographic" in old else dict(sent)
     elif "Demographic" in old:
         doc["Demographic"] = old["Demographic"]
     doc["EffectiveDate"] = now  # its place; a date the request gives is checked below
@@ -135,7 +138,7 @@ def apply_update_encoded(
         elif key in old:
             doc[key] = old[key]
     if "User" in request:
-        user = dict(old.get("User", {}))
+        user = dict(old["User"]) if "User" in old else {}
         sent = request["User"]
         if "UserId" in sent:
             user["UserId"] = check_id(sent["UserId"], f"{member}.User.UserId")
@@ -202,17 +205,18 @@ def is_removed(kind: str, name: str, filters: dict[str, list[str]]) -> bool:
 
 
 def _check_location(location: dict, member: str) -> None:
-    """Check a Location's coordinates and round them, in place."""
-    for key, limit in (("Latitude", 90), ("Longitude", 180)):
-        if key in location:
-            value = location[key]
-            if not -limit <= value <= limit:
-                raise InvalidInput(
-                    f"{member}.{key} must be between -{limit} and {limit}, got {value}",
-                    member=f"{member}.{key}",
-                )
-            # Pinpoint keeps coordinates to one decimal place.
-            location[key] = round(float(value), 1)
+    """Check a Location's coordinates and round them, in place (``member`` names the
+    endpoint: errors name Endpoint.Location.Latitude)."""
+    if "Latitude" in location:
+        location["Latitude"] = _coordinate(location["Latitude"], 90, f"{member}.Location.Latitude")
+    if "Longitude" in location:
+        location["Longitude"] = _coordinate(location["Longitude"], 180, f"{member}.Location.Longitude")
+
+
+def _coordinate(value: float, limit: int, member: str) -> float:
+    if not -limit <= value <= limit:
+        raise InvalidInput(f"{member} must be between -{limit} and {limit}, got {value}", member=member)
+    return round(float(value), 1)  # Pinpoint keeps coordinates to one decimal place
 
 
 def check_limits(doc: dict, member: str) -> bytes:
