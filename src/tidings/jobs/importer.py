@@ -336,15 +336,15 @@ class ImportRun:
         speculation_holds = _normalized(filters) == _normalized(reader_filters)
         known = endpoints.known_names(conn, app_id)
         chunk_names = _pairs(names)
-        stored = imports.docs(
-            conn, app_id, list({r[ROW.endpoint_id] for r in rows if r[ROW.endpoint_id] is not None and not r[ROW.generated]})
-        )
+        given_ids = {endpoint_id for _, endpoint_id, generated, _, _, _ in rows if endpoint_id is not None and not generated}
+        stored = imports.docs(conn, app_id, list(given_ids))
         # Which rows take the slow path, with their requests decoded; which users they name.
         requests: dict[int, dict] = {}
         seen: set[str] = set()
         named_users: list[str] = []
         user_rows = False
-        for index, (_, endpoint_id, _, request_json, new, *_) in enumerate(rows):
+        user_at = NEW.user_id
+        for index, (_, endpoint_id, _, request_json, new, _) in enumerate(rows):
             if request_json is None:
                 user_rows = True
                 continue
@@ -353,8 +353,8 @@ class ImportRun:
                 user = request.get("User")
                 if user and user.get("UserId"):
                     named_users.append(user["UserId"])
-            elif type(new) is tuple and new[NEW.user_id]:
-                named_users.append(new[NEW.user_id])
+            elif type(new) is tuple and new[user_at]:
+                named_users.append(new[user_at])
             seen.add(endpoint_id)
         by_user = imports.users_endpoints(conn, app_id, sorted(set(named_users))) if named_users else {}
         if requests or user_rows or not _fits(known, chunk_names, by_user, named_users):
@@ -363,14 +363,13 @@ class ImportRun:
         else:
             # Every row is a new endpoint as prepared, and no row can meet the attribute
             # name or per-user limits (see _fits): the chunk is stored as the reader made it.
-            pending, written, refused = {}, [], []
-            for row in rows:
-                new = row[ROW.new]
+            pending, refused = {}, []
+            for line, endpoint_id, _, _, new, _ in rows:
                 if type(new) is str:
-                    refused.append((row[ROW.line], new))
+                    refused.append((line, new))
                 else:
-                    pending[new[NEW.id]] = new
-                    written.append(new[NEW.id])
+                    pending[endpoint_id] = new
+            written = list(pending)
             new_names = chunk_names - known
         _deactivate_shared_addresses(conn, app_id, written, pending)
         if new_names:
