@@ -501,9 +501,9 @@ def _pairs(flat: tuple) -> set[tuple[str, str]]:
 
 
 def _fits(known: set, chunk_names: set, by_user: dict, users: list[str]) -> bool:
-    """Whether no row of a chunk can pass the limits that depend on the rows before it: the
-    project's attribute names with every name the chunk brings, and each user's stored
-    endpoints with all of the chunk's that name the user, are within the limits."""
+    """Whether no row of a chunk can be refused by the limits that depend on the rows before
+    it: the project's attribute names with every name the chunk brings, and each user's stored
+    endpoints with all of the chunk's rows that name the user, are within the limits."""
     if len(known) + len(chunk_names - known) > endpoint_rules.MAX_ATTRIBUTE_NAMES:
         return False
     limit = endpoint_rules.MAX_ENDPOINTS_PER_USER
