@@ -415,3 +415,13 @@ def test_a_user_keeps_at_most_15_endpoints_through_imports(pinpoint, app_id, tmp
     assert oldest["EndpointStatus"] == "INACTIVE" and "UserId" not in oldest.get("User", {})
     mine = pinpoint.get_user_endpoints(ApplicationId=app_id, UserId="pat")["EndpointsResponse"]["Item"]
     assert len(mine) == 15 and "push-new" in {e["Id"] for e in mine}
+
+
+def test_a_new_user_named_by_more_than_15_rows_of_a_file_keeps_the_first_15(pinpoint, app_id, tmp_path):
+    rows = [{"Id": f"row{i:02d}", "ChannelType": "SMS", "Address": f"+{i}", "User": {"UserId": "kim"}} for i in range(17)]
+    job = imported(pinpoint, app_id, write_lines(tmp_path / "kim.json", rows))
+
+    assert job["TotalFailures"] == 2
+    assert [f.split(":")[0] for f in job["Failures"]] == ["line 16", "line 17"]
+    mine = pinpoint.get_user_endpoints(ApplicationId=app_id, UserId="kim")["EndpointsResponse"]["Item"]
+    assert sorted(e["Id"] for e in mine) == [f"row{i:02d}" for i in range(15)]

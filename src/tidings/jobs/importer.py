@@ -20,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,7 +34,7 @@ from tidings.domain.common import now_iso
 from tidings.domain.errors import InvalidInput, NotFound
 from tidings.domain.imports import MEMBER, ItemCheck
 from tidings.jobs import reader
-from tidings.jobs.reader import NewEndpoint, PreparedRow, ReadFailure
+from tidings.jobs.reader import NEW, ROW, ReadFailure
 from tidings.jobs.sources import SourceError, pieces
 from tidings.store import apps, endpoints, imports, jobs, segments
 from tidings.store.db import Database
@@ -175,15 +176,16 @@ class ImportRun:
         label = job_rules.piece_label(piece["name"], len(progress.pieces))
         with self.db.read() as conn:
             filters = endpoints.filters(conn, self.app_id)
+        fmt = self.definition["Format"]
         task = reader.task_for(
-            piece, fmt=self.definition["Format"], offset=progress.offset, line=progress.line,
-            header=progress.header, job_id=self.job_id, filters=filters,
-            files_roots=self.files_roots, allow_loopback=self.allow_loopback,
+            piece, fmt=fmt, offset=progress.offset, line=progress.line, header=progress.header,
+            app_id=self.app_id, job_id=self.job_id, filters=filters, files_roots=self.files_roots,
+            allow_loopback=self.allow_loopback,
         )  # fmt: skip
         helper = None
         if reader.wants_helper(piece, progress.offset):
             try:
-                helper = reader.Helper(task)
+                helper = reader.Helper(task, reader.lanes_for(piece, fmt, progress.offset))
             except OSError as exc:
                 log.warning("import job %s: no reader process (%s); reading in this thread", self.job_id, exc)
         source = helper if helper is not None else reader.chunks(task, self.check, self.shape)
@@ -318,7 +320,7 @@ class ImportRun:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, chunk_rows: list[tuple], reader_filters: dict,
+    def _apply(self, conn: Connection, rows: list[tuple], reader_filters: dict,
                names: tuple = ()) -> tuple[list[tuple[int, str]], dict[str, int]]:  # fmt: skip
         """Write one chunk's prepared rows: the (line, message) of the rows refused, and how
         many endpoints of each channel type joined the member list.
@@ -326,45 +328,80 @@ class ImportRun:
         The hot path of an import: a handful of queries per chunk, none per row. A row the
         reader prepared as a new endpoint is stored as prepared when the endpoint does not
         exist and the RemoveAttributes filters have not changed since; any other row goes
-        through ``apply_update`` over what is stored (or written earlier in the chunk)."""
+        through ``apply_update`` over what is stored (or written earlier in the chunk).
+        Rows are the reader's plain tuples, read by position (``ROW``, ``NEW``)."""
         app_id = self.app_id
-        rows = [_named(row) for row in chunk_rows]
         apps.get(conn, app_id, lock=True)
         filters = endpoints.filters(conn, app_id)
         speculation_holds = _normalized(filters) == _normalized(reader_filters)
         known = endpoints.known_names(conn, app_id)
-        # Rows prepared as new endpoints need their names checked one by one only when the
-        # chunk brings names the project does not know yet.
-        names_to_check = bool(_pairs(names) - known)
-        stored = imports.docs(
-            conn, app_id, list({r.endpoint_id for r in rows if r.endpoint_id is not None and not r.generated})
-        )
+        chunk_names = _pairs(names)
+        given_ids = {endpoint_id for _, endpoint_id, generated, _, _, _ in rows if endpoint_id is not None and not generated}
+        stored = imports.docs(conn, app_id, list(given_ids))
         # Which rows take the slow path, with their requests decoded; which users they name.
         requests: dict[int, dict] = {}
         seen: set[str] = set()
-        named_users: set[str] = set()
+        named_users: list[str] = []
+        user_rows = False
+        user_at = NEW.user_id
         for index, (_, endpoint_id, _, request_json, new, _) in enumerate(rows):
             if request_json is None:
+                user_rows = True
                 continue
             if not speculation_holds or endpoint_id in stored or endpoint_id in seen:
                 request = requests[index] = orjson.loads(request_json)
                 user = request.get("User")
                 if user and user.get("UserId"):
-                    named_users.add(user["UserId"])
-            elif type(new) is NewEndpoint and new.user_id:
-                named_users.add(new.user_id)
+                    named_users.append(user["UserId"])
+            elif type(new) is tuple and new[user_at]:
+                named_users.append(new[user_at])
             seen.add(endpoint_id)
-        by_user = imports.users_endpoints(conn, app_id, sorted(named_users)) if named_users else {}
+        by_user = imports.users_endpoints(conn, app_id, sorted(set(named_users))) if named_users else {}
+        if requests or user_rows or not _fits(known, chunk_names, by_user, named_users):
+            pending, written, refused, new_names = self._apply_rows(conn, rows, requests, stored, filters, known,
+                                                                    bool(chunk_names - known), by_user)  # fmt: skip
+        else:
+            # Every row is a new endpoint as prepared, and no row can meet the attribute
+            # name or per-user limits (see _fits): the chunk is stored as the reader made it.
+            pending, refused = {}, []
+            for line, endpoint_id, _, _, new, _ in rows:
+                if type(new) is str:
+                    refused.append((line, new))
+                else:
+                    pending[endpoint_id] = new
+            written = list(pending)
+            new_names = chunk_names - known
+        _deactivate_shared_addresses(conn, app_id, written, pending)
+        if new_names:
+            endpoints.add_names(conn, app_id, new_names)
+        imports.save_endpoints(conn, app_id, pending)
+        user_rows_list = [row for row in rows if row[ROW.request] is None] if user_rows else []
+        if not self.list_id:
+            refused.extend((row[ROW.line], _user_row_needs_segment()) for row in user_rows_list)
+            return refused, {}
+        channel_of = {i: _channel(pending[i]) for i in written}
+        if user_rows_list:
+            channel_of.update(self._user_members(conn, user_rows_list, pending, refused))
+        added: dict[str, int] = {}
+        for endpoint_id in imports.add_members(conn, app_id, self.list_id, list(channel_of)):
+            channel = channel_of[endpoint_id] or "NONE"
+            added[channel] = added.get(channel, 0) + 1
+        return refused, added
+
+    def _apply_rows(self, conn: Connection, rows: list[tuple], requests: dict[int, dict], stored: dict,
+                    filters: dict, known: set, names_to_check: bool,
+                    by_user: dict) -> tuple[dict, list[str], list[tuple[int, str]], set]:  # fmt: skip
+        """The chunk's rows one by one, in order, each through the rules that depend on the
+        rows before it: (pending writes, ids written, rows refused, attribute names added).
+        ``requests`` holds the decoded requests of the rows that are not stored as prepared."""
         now, job_id, cohort = now_iso(), self.job_id, random.random
-        pending: dict[str, NewEndpoint | dict] = {}  # endpoint id -> as prepared, or a document
+        pending: dict[str, tuple | dict] = {}  # endpoint id -> as prepared, or a document
         written: list[str] = []
         refused: list[tuple[int, str]] = []
-        user_rows: list[PreparedRow] = []
         new_names: set[tuple[str, str]] = set()
         for index, row in enumerate(rows):
             line, endpoint_id, generated, request_json, new, _ = row
             if request_json is None:
-                user_rows.append(row)
                 continue
             request = requests.get(index)
             fresh: set | None = None
@@ -372,13 +409,12 @@ class ImportRun:
                 if request is None:  # the endpoint is new: store it as the reader prepared it
                     if type(new) is str:
                         raise InvalidInput(new)
-                    if names_to_check and new.names:
-                        fresh = _pairs(new.names) - known
-                        if fresh:
-                            _check_name_room(known, fresh)
-                    if new.user_id:
-                        self._join_user(conn, endpoint_id, new, new.user_id, None, by_user, pending, now)
-                    value: NewEndpoint | dict = new
+                    if names_to_check:
+                        fresh = _fresh_names(orjson.loads(new[NEW.doc]), known, filters)
+                    user = new[NEW.user_id]
+                    if user:
+                        self._join_user(conn, endpoint_id, new, user, None, by_user, pending, now)
+                    value: tuple | dict = new
                 else:
                     endpoint_rules.check_id(endpoint_id, ID_MEMBER)
                     before = _as_doc(pending.get(endpoint_id)) or stored.get(endpoint_id)
@@ -388,11 +424,7 @@ class ImportRun:
                         before, request, now=now, request_id=job_id, cohort_id=int(cohort() * 100),
                         filters=filters, member=MEMBER,
                     )  # fmt: skip
-                    if "Attributes" in doc or "Metrics" in doc or "User" in doc:
-                        fresh = endpoint_rules.attribute_names(doc) - known
-                        if fresh:
-                            fresh = {(k, n) for k, n in fresh if not endpoint_rules.is_removed(k, n, filters)}
-                            _check_name_room(known, fresh)
+                    fresh = _fresh_names(doc, known, filters)
                     user, previous = endpoint_rules.user_id(doc), endpoint_rules.user_id(before or {})
                     if user != previous:
                         self._join_user(conn, endpoint_id, doc, user, previous, by_user, pending, now)
@@ -405,24 +437,9 @@ class ImportRun:
                 new_names |= fresh
             pending[endpoint_id] = value
             written.append(endpoint_id)
-        _deactivate_shared_addresses(conn, app_id, written, pending)
-        if new_names:
-            endpoints.add_names(conn, app_id, new_names)
-        imports.save_endpoints(conn, app_id, pending)
-        if not self.list_id:
-            if user_rows:
-                refused.extend((row.line, _user_row_needs_segment()) for row in user_rows)
-            return refused, {}
-        channel_of = {i: _channel(pending[i]) for i in written}
-        if user_rows:
-            channel_of.update(self._user_members(conn, user_rows, pending, refused))
-        added: dict[str, int] = {}
-        for endpoint_id in imports.add_members(conn, app_id, self.list_id, list(channel_of)):
-            channel = channel_of[endpoint_id] or "NONE"
-            added[channel] = added.get(channel, 0) + 1
-        return refused, added
+        return pending, written, refused, new_names
 
-    def _join_user(self, conn: Connection, endpoint_id: str, value: NewEndpoint | dict, user: str | None,
+    def _join_user(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str | None,
                    previous: str | None, by_user: dict, pending: dict, now: str) -> None:  # fmt: skip
         """Apply the 15-endpoints-per-user rule to an endpoint joining ``user`` (raises when it
         may not join; detaches the user's oldest push endpoint to make room for a push one).
@@ -438,7 +455,7 @@ class ImportRun:
         if previous and previous in by_user:
             by_user[previous].pop(endpoint_id, None)
 
-    def _make_room(self, conn: Connection, endpoint_id: str, value: NewEndpoint | dict, user: str,
+    def _make_room(self, conn: Connection, endpoint_id: str, value: tuple | dict, user: str,
                    current: dict, pending: dict, now: str) -> None:  # fmt: skip
         doc = _limit_view(value, user)
         others = sorted((i, _limit_view(v, user)) for i, v in current.items() if i != endpoint_id)
@@ -448,24 +465,25 @@ class ImportRun:
                 pending[victim] = endpoint_rules.detached(full, now)
             current.pop(victim, None)
 
-    def _user_members(self, conn: Connection, rows: list[PreparedRow], pending: dict,
+    def _user_members(self, conn: Connection, rows: list[tuple], pending: dict,
                       refused: list[tuple[int, str]]) -> dict[str, str | None]:  # fmt: skip
         """The endpoints (id -> channel type) of the users that user rows name: as stored,
         and as this chunk wrote them."""
-        wanted = {u for row in rows for u in row.users}
+        wanted = {u for row in rows for u in row[ROW.users]}
         owner: dict[str, tuple[str | None, str | None]] = {}  # endpoint id -> (user, channel)
         for user, found in imports.users_endpoints(conn, self.app_id, sorted(wanted)).items():
             for endpoint_id, lite in found.items():
                 owner[endpoint_id] = (user, lite["ChannelType"])
         for endpoint_id, value in pending.items():
-            user = value.user_id if type(value) is NewEndpoint else endpoint_rules.user_id(value)
+            user = value[NEW.user_id] if type(value) is tuple else endpoint_rules.user_id(value)
             owner[endpoint_id] = (user, _channel(value))
         by_user: dict[str, dict[str, str | None]] = {}
         for endpoint_id, (user, channel) in owner.items():
             if user in wanted:
                 by_user.setdefault(user, {})[endpoint_id] = channel
         members: dict[str, str | None] = {}
-        for line, *_, users in rows:
+        for row in rows:
+            line, users = row[ROW.line], row[ROW.users]
             missing = [u for u in users if u not in by_user]
             if missing:
                 refused.append((line, _no_endpoints(missing, self.app_id)))
@@ -482,34 +500,50 @@ def _pairs(flat: tuple) -> set[tuple[str, str]]:
     return set(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _named(row: tuple) -> PreparedRow:
-    """A chunk's row (plain tuples, as marshal carries them) with its fields named."""
-    new = row[4]
-    if type(new) is tuple:
-        return PreparedRow(*row[:4], NewEndpoint._make(new), row[5])
-    return PreparedRow._make(row)
+def _fits(known: set, chunk_names: set, by_user: dict, users: list[str]) -> bool:
+    """Whether no row of a chunk can be refused by the limits that depend on the rows before
+    it: the project's attribute names with every name the chunk brings, and each user's stored
+    endpoints with all of the chunk's rows that name the user, are within the limits."""
+    if len(known) + len(chunk_names - known) > endpoint_rules.MAX_ATTRIBUTE_NAMES:
+        return False
+    limit = endpoint_rules.MAX_ENDPOINTS_PER_USER
+    counts = Counter(users)
+    if not by_user:  # none of the users has stored endpoints
+        return not counts or max(counts.values()) <= limit
+    return all(len(by_user.get(user, ())) + count <= limit for user, count in counts.items())
 
 
-def _limit_view(value: NewEndpoint | dict, user: str) -> dict:
+def _limit_view(value: tuple | dict, user: str) -> dict:
     """What the per-user rule reads of an endpoint (documents pass as they are)."""
-    if type(value) is NewEndpoint:
-        return {"ChannelType": value.channel_type, "EffectiveDate": value.effective_date, "User": {"UserId": user}}
+    if type(value) is tuple:
+        return {"ChannelType": value[NEW.channel_type], "EffectiveDate": value[NEW.effective_date],
+                "User": {"UserId": user}}  # fmt: skip
     return value  # type: ignore[return-value]
 
 
-def _channel(value: NewEndpoint | dict) -> str | None:
-    return value.channel_type if type(value) is NewEndpoint else value.get("ChannelType")  # type: ignore[union-attr]
+def _channel(value: tuple | dict) -> str | None:
+    return value[NEW.channel_type] if type(value) is tuple else value.get("ChannelType")  # type: ignore[union-attr]
 
 
-def _as_doc(value: NewEndpoint | dict | None) -> dict | None:
+def _as_doc(value: tuple | dict | None) -> dict | None:
     """A pending endpoint as a document (a prepared one is decoded from its JSON)."""
-    if type(value) is NewEndpoint:
-        return orjson.loads(value.doc)
+    if type(value) is tuple:
+        return orjson.loads(value[NEW.doc])
     return value  # type: ignore[return-value]
 
 
 def _require_new_members(request: dict, endpoint_id: str | None) -> None:
     reader._require_new_members(request, endpoint_id)
+
+
+def _fresh_names(doc: dict, known: set, filters: dict) -> set[tuple[str, str]]:
+    """The attribute names an endpoint brings that the project does not know yet (and that
+    RemoveAttributes leaves); raises when they would pass the project's limit."""
+    fresh = endpoint_rules.attribute_names(doc) - known
+    if fresh:
+        fresh = {(k, n) for k, n in fresh if not endpoint_rules.is_removed(k, n, filters)}
+        _check_name_room(known, fresh)
+    return fresh
 
 
 def _check_name_room(known: set, fresh: set) -> None:
@@ -538,9 +572,9 @@ def _deactivate_shared_addresses(conn: Connection, app_id: str, written: list[st
         pending[rival_id] = endpoint_rules.deactivated(rivals[rival_id])
 
 
-def _address_and_status(endpoint_id: str, value: NewEndpoint | dict) -> tuple[str, str | None, str]:
-    if type(value) is NewEndpoint:
-        return endpoint_id, value.address, value.endpoint_status
+def _address_and_status(endpoint_id: str, value: tuple | dict) -> tuple[str, str | None, str]:
+    if type(value) is tuple:
+        return endpoint_id, value[NEW.address], value[NEW.endpoint_status]
     return endpoint_id, value.get("Address"), value["EndpointStatus"]
 
 

@@ -2,20 +2,25 @@
 
 The reader parses and validates each row and, because most imported endpoints are new,
 also works out the endpoint the row would create (``apply_update`` over nothing) and
-serializes it. The writer (``tidings.jobs.importer``) then stores those prepared rows as
-they are, and only goes back to a row's request when the endpoint turns out to exist, or
-appears twice in a chunk. Everything the reader emits is plain tuples, strings and bytes.
+serializes it, as the row the store writes (``NewEndpoint``). The writer
+(``tidings.jobs.importer``) then stores those prepared rows as they are, and only goes back
+to a row's request when the endpoint turns out to exist, or appears twice in a chunk.
+Everything the reader emits is plain tuples, strings and bytes.
 
-Large local pieces and S3 objects are read by a helper process (``python -m tidings.jobs.reader``): it
-uses the second core, its garbage collector never scans the server's heap, and parsing
-never holds the server's GIL. It reads a task from stdin and writes length-prefixed
-``marshal`` frames to stdout; it is stateless, so a job that resumes simply starts a new
-one at the checkpoint's offset. Small pieces and https:// URLs are read in the job's thread
-with the same code.
+Large local pieces and S3 objects are read by helper processes (``python -m tidings.jobs.reader``):
+they use the other cores, their garbage collectors never scan the server's heap, and
+parsing never holds the server's GIL. A helper reads a task from stdin and writes
+length-prefixed ``marshal`` frames to stdout; it is stateless, so a job that resumes simply
+starts new ones at the checkpoint's offset. A large local JSON file is read by several
+helpers at once, each preparing every n-th chunk (lanes): chunk boundaries depend only on
+line counts and sizes, so each helper finds them by skimming the lines it does not prepare,
+and the job takes the chunks in file order, one helper after the other. Small pieces and
+https:// URLs are read in the job's thread with the same code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import marshal
@@ -25,7 +30,13 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any, BinaryIO, NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # Windows has no fcntl
+    fcntl = None  # type: ignore[assignment]
 
 import orjson
 
@@ -38,16 +49,20 @@ from tidings.jobs.sources import LINE_LIMIT, SourceError, open_piece, skip_rest
 CHUNK_ROWS = 5000
 CHUNK_BYTES = 8 * 1024 * 1024
 HELPER_MIN_BYTES = 4 * 1024 * 1024  # smaller pieces are read in the job's thread
+LANE_MIN_BYTES = 2 * HELPER_MIN_BYTES  # a local JSON file this large is read by several helpers
+MAX_LANES = 4
 GZIP_EXPANSION_GUESS = 10
 _FRAME = struct.Struct("<Q")
 
-class NewEndpoint(NamedTuple):
-    """A row's endpoint as the reader prepared it, should the endpoint be new: its stored
-    columns (``tidings.store.imports.save_endpoints`` writes the first nine as they are) and
-    its attribute names, flat (kind, name, kind, name, ...): one object rather than one per
-    name. It crosses from the reader process as a plain tuple (marshal takes no subclasses):
-    ``NewEndpoint._make`` names it again."""
 
+class NewEndpoint(NamedTuple):
+    """A row's endpoint as the reader prepared it, should the endpoint be new: the row of
+    the endpoints table (``tidings.store.imports.ENDPOINT_COLUMNS``), which the writer
+    stores as it is. It crosses from the reader process as a plain tuple (marshal takes no
+    subclasses), and the writer keeps it one: the fields are read by position (``NEW``)."""
+
+    app_id: str
+    id: str
     channel_type: str | None
     address: str | None
     endpoint_status: str
@@ -57,20 +72,27 @@ class NewEndpoint(NamedTuple):
     creation_date: str
     effective_date: str
     doc: str  # the document as JSON text
-    names: tuple
+
+
+# The positions of NewEndpoint's fields, for code that reads them from plain tuples.
+NEW = NewEndpoint(*range(len(NewEndpoint._fields)))  # type: ignore[arg-type]
 
 
 class PreparedRow(NamedTuple):
-    """One row of a chunk. ``new`` is the prepared endpoint, or the message refusing the row
-    as a new endpoint, or None for a user row (a row naming only users). A chunk is (rows,
-    errors, offset, line, CSV header, every name its rows bring)."""
+    """One row of a chunk (as a plain tuple too; ``ROW`` names the positions). ``new`` is
+    the prepared endpoint, or the message refusing the row as a new endpoint, or None for a
+    user row (a row naming only users). A chunk is (rows, errors, offset, line, CSV header,
+    every name its rows bring)."""
 
     line: int
     endpoint_id: str | None
     generated: bool  # the reader drew the id (the row had none)
     request: bytes | None  # the row's request as JSON
-    new: NewEndpoint | tuple | str | None
+    new: tuple | str | None  # a NewEndpoint as a plain tuple
     users: tuple  # the users a user row names
+
+
+ROW = PreparedRow(*range(len(PreparedRow._fields)))  # type: ignore[arg-type]
 
 
 class ReadFailure(Exception):
@@ -78,12 +100,12 @@ class ReadFailure(Exception):
 
 
 def task_for(piece: dict, *, fmt: str, offset: int, line: int, header: list[str] | None,
-             job_id: str, filters: dict[str, list[str]], files_roots: tuple[str, ...],
+             app_id: str, job_id: str, filters: dict[str, list[str]], files_roots: tuple[str, ...],
              allow_loopback: bool) -> dict:  # fmt: skip
     return {
         "piece": piece, "format": fmt, "offset": offset, "line": line, "header": header,
-        "job_id": job_id, "filters": filters, "files_roots": tuple(files_roots),
-        "allow_loopback": allow_loopback,
+        "app_id": app_id, "job_id": job_id, "filters": filters, "files_roots": tuple(files_roots),
+        "allow_loopback": allow_loopback, "lane": 0, "lanes": 1,
     }  # fmt: skip
 
 
@@ -108,14 +130,21 @@ def chunks(task: dict, check: ItemCheck, shape: Any) -> Iterator[tuple]:
 
 class _Preparer:
     def __init__(self, task: dict) -> None:
+        self.app_id = task["app_id"]
         self.job_id = task["job_id"]
         self.filters = task["filters"]
         self.now = now_iso()
         self.cohort = random.random
-        self.names: set[tuple[str, str]] = set()  # every attribute name of the chunk's rows
+        # Every attribute name of the chunk's endpoints, by attribute type.
+        self.names: dict[str, set[str]] = {kind: set() for kind in endpoint_rules.ATTRIBUTE_TYPES}
 
     def names_seen(self) -> tuple:
-        return tuple(part for pair in sorted(self.names) for part in pair)
+        """The chunk's attribute names that RemoveAttributes leaves, flat (kind, name, kind,
+        name, ...): one object rather than one per name."""
+        pairs = {(kind, name) for kind, names in self.names.items() for name in names}
+        if self.filters:
+            pairs = {(k, n) for k, n in pairs if not endpoint_rules.is_removed(k, n, self.filters)}
+        return tuple(chain.from_iterable(sorted(pairs)))
 
     def row(self, row: Row) -> tuple:
         if row.request is None:
@@ -123,29 +152,25 @@ class _Preparer:
         generated = row.endpoint_id is None
         endpoint_id = new_id() if generated else row.endpoint_id
         request = row.request
+        cohort_id = int(self.cohort() * 100)
         try:
             if not generated:
                 endpoint_rules.check_id(endpoint_id, f"{MEMBER}.Id")
             _require_new_members(request, row.endpoint_id)
-            doc = endpoint_rules.apply_update(
-                None, request, now=self.now, request_id=self.job_id,
-                cohort_id=int(self.cohort() * 100), filters=self.filters, member=MEMBER,
+            doc, encoded = endpoint_rules.apply_update_encoded(
+                None, request, now=self.now, request_id=self.job_id, cohort_id=cohort_id,
+                filters=self.filters, member=MEMBER,
             )  # fmt: skip
         except InvalidInput as error:
             return (row.line, endpoint_id, generated, orjson.dumps(request), error.message, ())
-        names: tuple = ()
-        if "Attributes" in doc or "Metrics" in doc or "User" in doc:
-            found = endpoint_rules.attribute_names(doc)
-            if self.filters:
-                found = {(k, n) for k, n in found if not endpoint_rules.is_removed(k, n, self.filters)}
-            self.names |= found
-            names = tuple(part for pair in found for part in pair)
+        for kind, values in endpoint_rules.attribute_maps(doc):
+            if values:
+                self.names[kind].update(values)
         user = doc.get("User")
-        # Plain tuples: marshal carries them from the reader process.
         new = (
-            doc.get("ChannelType"), doc.get("Address"), doc["EndpointStatus"], doc["OptOut"],
-            user.get("UserId") if user else None, int(doc["CohortId"]), doc["CreationDate"],
-            doc["EffectiveDate"], orjson.dumps(doc).decode(), names,
+            self.app_id, endpoint_id, doc.get("ChannelType"), doc.get("Address"), doc["EndpointStatus"],
+            doc["OptOut"], user.get("UserId") if user else None, cohort_id, doc["CreationDate"],
+            doc["EffectiveDate"], encoded.decode(),
         )  # fmt: skip
         return (row.line, endpoint_id, generated, orjson.dumps(request), new, ())
 
@@ -169,12 +194,19 @@ def _too_long() -> str:
 
 
 def _json_chunks(stream: BinaryIO, task: dict, check: ItemCheck) -> Iterator[tuple]:
+    """The chunks of a JSON lines piece; with lanes, only this lane's (every ``lanes``-th
+    chunk from the task's offset). A chunk ends after CHUNK_ROWS rows and refused lines,
+    or CHUNK_BYTES bytes: a line's bytes and whether it is blank say where, so lanes find
+    the boundaries of the chunks they skim without parsing them."""
     prepare = _Preparer(task)
     offset, line = task["offset"], task["line"]
+    lane, lanes = task["lane"], task["lanes"]
     readline = stream.readline
     rows: list[tuple] = []
     errors: list[tuple[int, str]] = []
-    size = 0
+    size = count = 0
+    mine = lane == 0  # whether this lane prepares the chunk being read
+    chunk = 0
     while True:
         raw = readline(LINE_LIMIT)
         if not raw:
@@ -184,19 +216,27 @@ def _json_chunks(stream: BinaryIO, task: dict, check: ItemCheck) -> Iterator[tup
         size += len(raw)
         if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
             offset += skip_rest(stream)
-            errors.append((line, _too_long()))
+            count += 1
+            if mine:
+                errors.append((line, _too_long()))
         elif not raw.isspace():
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                rows.append(prepare.row(json_row(raw, line, check)))
-            except RowError as error:
-                errors.append((line, error.message))
-        if len(rows) + len(errors) >= CHUNK_ROWS or size >= CHUNK_BYTES:
-            yield rows, errors, offset, line, None, prepare.names_seen()
-            rows, errors, size = [], [], 0
-            prepare = _Preparer(task)
-    if rows or errors or line > task["line"]:
+            count += 1
+            if mine:
+                if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    rows.append(prepare.row(json_row(raw, line, check)))
+                except RowError as error:
+                    errors.append((line, error.message))
+        if count >= CHUNK_ROWS or size >= CHUNK_BYTES:
+            if mine:
+                yield rows, errors, offset, line, None, prepare.names_seen()
+                rows, errors = [], []
+                prepare = _Preparer(task)
+            size = count = 0
+            chunk += 1
+            mine = chunk % lanes == lane
+    if mine and line > task["line"]:
         yield rows, errors, offset, line, None, prepare.names_seen()
 
 
@@ -304,50 +344,100 @@ def wants_helper(piece: dict, offset: int) -> bool:
     return size - offset >= HELPER_MIN_BYTES
 
 
-class Helper:
-    """A reader process for one piece: iterate it for chunks; close it to stop it early."""
+def lanes_for(piece: dict, fmt: str, offset: int) -> int:
+    """How many helpers read the piece at once: several for a large local JSON file (CSV
+    rows may span lines, and a remote piece would be fetched once per helper), as many as
+    the cores this process may use, up to MAX_LANES."""
+    if fmt != "JSON" or "path" not in piece:
+        return 1
+    try:
+        left = os.path.getsize(piece["path"]) - offset
+    except OSError:
+        return 1
+    if piece["path"].endswith(".gz"):
+        left *= GZIP_EXPANSION_GUESS
+    if left < LANE_MIN_BYTES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_LANES, cores))
 
-    def __init__(self, task: dict) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tidings.jobs.reader"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(marshal.dumps(task))
-        self.process.stdin.close()
-        self.out = self.process.stdout
+
+class Helper:
+    """The reader processes of one piece, one per lane: iterate it for the piece's chunks,
+    in order; close it to stop them early."""
+
+    def __init__(self, task: dict, lanes: int = 1) -> None:
+        self.processes: list[subprocess.Popen] = []
+        try:
+            for lane in range(lanes):
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "tidings.jobs.reader"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    bufsize=0,
+                )
+                self.processes.append(process)
+                _widen(process.stdout)
+                assert process.stdin is not None
+                process.stdin.write(marshal.dumps({**task, "lane": lane, "lanes": lanes}))
+                process.stdin.close()
+        except OSError:
+            self.close()
+            raise
 
     def __iter__(self) -> Iterator[tuple]:
+        lane = 0
         while True:
-            head = self._read(_FRAME.size)
-            if head is None:
+            out = self.processes[lane].stdout
+            assert out is not None
+            head = _read(out, _FRAME.size)
+            body = None if head is None else _read(out, _FRAME.unpack(head)[0])
+            if body is None:
                 raise ReadFailure("the reader process stopped unexpectedly (see the server log)")
-            frame = marshal.loads(self._read(_FRAME.unpack(head)[0]) or b"")
+            frame = marshal.loads(body)
             kind = frame[0]
             if kind == "chunk":
                 yield frame[1:]
             elif kind == "failed":
                 raise ReadFailure(frame[1])
             else:
-                return
-
-    def _read(self, size: int) -> bytes | None:
-        parts, left = [], size
-        while left:
-            part = self.out.read(left)
-            if not part:
-                return None
-            parts.append(part)
-            left -= len(part)
-        return b"".join(parts)
+                return  # the piece ended: the other lanes have nothing more
+            lane = (lane + 1) % len(self.processes)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.out.close()
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+        for process in self.processes:
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _read(out: BinaryIO, size: int) -> bytearray | None:
+    """Exactly ``size`` bytes from a pipe, read into one buffer; None if it closes first."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        count = out.readinto(view[done:])  # type: ignore[attr-defined]
+        if not count:
+            return None
+        done += count
+    return buffer
+
+
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen(pipe: BinaryIO | None) -> None:
+    """Give a helper's pipe room for more of a chunk (Linux pipes hold 64 KiB by default):
+    fewer reads per chunk, and the helper waits less for the job to take the next."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if pipe is None or set_size is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(pipe.fileno(), set_size, PIPE_BYTES)
 
 
 def _helper_main() -> None:
@@ -364,7 +454,8 @@ def _helper_main() -> None:
 
     def send(frame: tuple) -> None:
         data = marshal.dumps(frame)
-        out.write(_FRAME.pack(len(data)) + data)
+        out.write(_FRAME.pack(len(data)))
+        out.write(data)
 
     try:
         for chunk in chunks(task, shapes.checker(item), shapes.tree(item)):

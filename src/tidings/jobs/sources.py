@@ -21,7 +21,6 @@ from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
-from tidings import outbound
 from tidings.domain.jobs import Location
 from tidings.jobs.files import Outside, confine, open_for_reading
 
@@ -99,6 +98,8 @@ def open_piece(
 
 @contextmanager
 def _open_url(url: str, offset: int, allow_loopback: bool) -> Iterator[BinaryIO]:
+    from tidings import outbound  # imported here: it loads aiohttp, which reader processes need not
+
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     request = urllib.request.Request(url, headers=headers)
     try:

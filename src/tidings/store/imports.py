@@ -14,7 +14,8 @@ from tidings.domain.endpoints import user_id
 from tidings.store import schema as t
 
 M = t.segment_members.c
-_ENDPOINT_COLUMNS = (
+# The endpoints table's columns, in the order import readers prepare new endpoints' rows.
+ENDPOINT_COLUMNS = (
     "app_id", "id", "channel_type", "address", "endpoint_status", "opt_out", "user_id",
     "cohort_id", "creation_date", "effective_date", "doc",
 )  # fmt: skip
@@ -30,14 +31,14 @@ def _marks(conn: Connection, count: int, last: str = "") -> str:
 
 
 def save_endpoints(conn: Connection, app_id: str, pending: dict[str, tuple | dict]) -> None:
-    """Insert or replace endpoints: id -> a document, or the endpoint's columns as the
-    import reader prepared them (channel_type ... effective_date, doc as JSON text)."""
+    """Insert or replace endpoints: id -> a document, or the endpoint's row as the import
+    reader prepared it (the values of ENDPOINT_COLUMNS, the doc as JSON text)."""
     if not pending:
         return
     pg = conn.dialect.name == "postgresql"
-    columns = ", ".join(f'"{c}"' for c in _ENDPOINT_COLUMNS)
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _ENDPOINT_COLUMNS[2:])
-    values = _marks(conn, len(_ENDPOINT_COLUMNS), "CAST({} AS jsonb)" if pg else "")
+    columns = ", ".join(f'"{c}"' for c in ENDPOINT_COLUMNS)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in ENDPOINT_COLUMNS[2:])
+    values = _marks(conn, len(ENDPOINT_COLUMNS), "CAST({} AS jsonb)" if pg else "")
     sql = (
         f"INSERT INTO endpoints ({columns}) VALUES ({values}) "
         f"ON CONFLICT (app_id, id) DO UPDATE SET {updates}"
@@ -45,8 +46,8 @@ def save_endpoints(conn: Connection, app_id: str, pending: dict[str, tuple | dic
     dumps = orjson.dumps
     rows = []
     for endpoint_id, value in pending.items():
-        if isinstance(value, tuple):  # a prepared NewEndpoint: its first nine are the columns
-            rows.append((app_id, endpoint_id, *value[:9]))
+        if type(value) is tuple:  # a prepared row
+            rows.append(value)
             continue
         doc: dict = value  # type: ignore[assignment]
         rows.append(
