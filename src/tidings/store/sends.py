@@ -45,6 +45,7 @@ from tidings.domain.events import (
     SUCCESSFUL,
     DeliveryCounts,
 )
+from tidings.domain.schedules import keeps_sends_per_endpoint
 from tidings.store import schema as t
 from tidings.store.db import Database
 from tidings.store.sql import insert_tuples
@@ -166,8 +167,11 @@ def index_campaigns(conn: Connection, app_id: str, campaign_ids: list[str]) -> l
     return fresh
 
 
-def app_campaigns(conn: Connection, app_id: str) -> list[str]:
-    return list(conn.execute(select(C.id).where(C.app_id == app_id)).scalars())
+def index_where_rules_look(conn: Connection, app_id: str, app_settings: dict, campaigns: list[dict]) -> None:
+    """Index the sends of those of these campaigns (latest documents) whose runs, under the
+    app's settings, look their sends up endpoint by endpoint."""
+    needed = [doc["Id"] for doc in campaigns if keeps_sends_per_endpoint(doc, app_settings)]
+    index_campaigns(conn, app_id, needed)
 
 
 # --- what the rules look up ------------------------------------------------------------------

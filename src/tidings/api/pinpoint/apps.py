@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tidings import outbound
 from tidings.domain import campaigns as campaign_rules
-from tidings.domain import schedules as schedule_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
@@ -82,12 +81,7 @@ def update_application_settings(call: Call, params: dict) -> dict:
         settings = campaign_rules.update_settings(row.settings, request)
         apps.save_settings(conn, app_id, settings, now)
         if "Limits" in request:  # caps the app sets may need its campaigns' sends per endpoint
-            indexed = [
-                doc["Id"]
-                for doc in campaigns.latest_documents(conn, app_id)
-                if schedule_rules.keeps_sends_per_endpoint(doc, settings)
-            ]
-            sends.index_campaigns(conn, app_id, indexed)
+            sends.index_where_rules_look(conn, app_id, settings, campaigns.latest_documents(conn, app_id))
         return campaign_rules.settings_response(app_id, settings, now)
 
     return {"ApplicationSettingsResource": call.state.db.transact(work)}

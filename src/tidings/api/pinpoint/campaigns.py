@@ -9,7 +9,6 @@ from tidings.api.pinpoint.common import version_number
 from tidings.channels import webhook
 from tidings.domain import campaigns as campaign_rules
 from tidings.domain import delivery
-from tidings.domain import schedules as schedule_rules
 from tidings.domain.common import new_id, now_iso
 from tidings.domain.errors import InvalidInput
 from tidings.domain.paging import page_size
@@ -56,7 +55,7 @@ def create_campaign(call: Call, params: dict) -> dict:
         status = campaign_rules.initial_status(pinned)
         next_run = campaign_rules.next_run_after_write(status, pinned, datetime.now(UTC))
         campaigns.create(conn, app_id, campaign_id, status, doc, next_run)
-        _keep_sends_per_endpoint(conn, app, doc)
+        sends.index_where_rules_look(conn, app_id, app.settings, [doc])
         tags.put(conn, arn, app_id, params["WriteCampaignRequest"].get("tags") or {})
         return _response(conn, doc, status)
 
@@ -114,12 +113,6 @@ def _check_ownership(call: Call, request: dict, previous: dict | None) -> None:
         webhook.check_new_delivery_uris(
             request, settings.account_id, previous=previous, allow_loopback=settings.allow_http_loopback
         )
-
-
-def _keep_sends_per_endpoint(conn, app, doc: dict) -> None:
-    """A campaign whose runs will look its sends up endpoint by endpoint keeps them so."""
-    if schedule_rules.keeps_sends_per_endpoint(doc, app.settings):
-        sends.index_campaigns(conn, app.id, [doc["Id"]])
 
 
 def _wake_scheduler(call: Call) -> None:
@@ -182,7 +175,7 @@ def update_campaign(call: Call, params: dict) -> dict:
             head.status, previous, merged, datetime.now(UTC), running=running, schedule_written="Schedule" in changes
         )
         campaigns.add_version(conn, app_id, campaign_id, status, doc, next_run, keep_next_run=keep)
-        _keep_sends_per_endpoint(conn, app, doc)
+        sends.index_where_rules_look(conn, app_id, app.settings, [doc])
         return _response(conn, doc, status)
 
     response = call.state.db.transact(work)
